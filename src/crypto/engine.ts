@@ -1,0 +1,61 @@
+/**
+ * The packet engine interface: sealing and opening spiped data packets
+ * (DESIGN.md "data packets"; spiped lib/proto/proto_crypt.c).
+ *
+ *   padded = M ‖ zeros to MAX_DATA ‖ be32(len M)                  (PADDED_LEN bytes)
+ *   ct     = AES-256-CTR(E, padded), counter = be64(packet#) ‖ be64(block#)
+ *   packet = ct ‖ HMAC-SHA256(H, ct ‖ be64(packet#))                (PACKET_LEN bytes)
+ *
+ * Two engines implement it with byte-identical output: `node` (node:crypto, AES-NI, the
+ * default, batched) and `noble` (@noble/ciphers + @noble/hashes, pure JS, for portability
+ * and cross-checks). Each direction of a connection owns one Sealer or one Opener, which
+ * carries the packet counter.
+ */
+
+/** Seals plaintext into packets for one direction. */
+export interface Sealer {
+  /**
+   * Cut `plain` (any length ≥ 1) into messages of 1..MAX_DATA bytes and return their packets,
+   * concatenated (ceil(len / MAX_DATA) × PACKET_LEN bytes). Advances the packet counter.
+   * The returned buffer is the caller's to keep.
+   */
+  seal(plain: Uint8Array): Buffer;
+  /** Zero the keys. Later calls throw. */
+  destroy(): void;
+}
+
+/** Why a packet was refused. */
+export type OpenFailure = 'bad-mac' | 'bad-length';
+
+/** What open() returns: the plaintext of every packet up to the first bad one, and why it stopped. */
+export interface OpenResult {
+  /** Plaintext of the packets that verified, in order (may be empty). */
+  readonly plain: Buffer;
+  /** Set when a packet failed; nothing from it or after it is in `plain`. */
+  readonly failure?: OpenFailure;
+}
+
+/** Opens packets for one direction. */
+export interface Opener {
+  /**
+   * Verify and decrypt `packets`, a whole number of PACKET_LEN-byte packets. The MAC is checked
+   * (in constant time) before anything is decrypted; then the length field (1..MAX_DATA).
+   * Never throws on peer input: a bad packet is reported in `failure`, and after one the
+   * Opener refuses everything.
+   */
+  open(packets: Uint8Array): OpenResult;
+  /** Zero the keys. Later calls throw. */
+  destroy(): void;
+}
+
+/** A packet engine: a factory of Sealers and Openers from (E, H) key pairs. */
+export interface CryptoEngine {
+  readonly name: EngineName;
+  /** A Sealer keyed by AES key `e` and HMAC key `h` (32 bytes each; copied). */
+  sealer(e: Uint8Array, h: Uint8Array): Sealer;
+  /** An Opener keyed by AES key `e` and HMAC key `h` (32 bytes each; copied). */
+  opener(e: Uint8Array, h: Uint8Array): Opener;
+}
+
+export type EngineName = 'node' | 'noble';
+export const ENGINE_NAMES: readonly EngineName[] = ['node', 'noble'];
