@@ -51,7 +51,10 @@ export function checkPeerValue(y: Uint8Array): DhCheck {
   if (allZeroHead && y[DH_LEN - 1] === 0) return 'zero';
   if (allZeroHead && y[DH_LEN - 1] === 1) return 'one';
   // p - 1 differs from p only in its last byte (p ends in 0xFF, p−1 in 0xFE).
-  if (y[DH_LEN - 1] === 0xfe && Buffer.compare(y.subarray(0, DH_LEN - 1), GROUP14_PRIME.subarray(0, DH_LEN - 1)) === 0)
+  if (
+    y[DH_LEN - 1] === 0xfe &&
+    Buffer.compare(y.subarray(0, DH_LEN - 1), GROUP14_PRIME.subarray(0, DH_LEN - 1)) === 0
+  )
     return 'p-minus-one';
   return 'ok';
 }

@@ -9,7 +9,14 @@
 import { type Cipher, createCipheriv, createHmac } from 'node:crypto';
 import { ctEqual, writeBe64, zeroize } from './bytes.js';
 import type { CryptoEngine, OpenFailure, Opener, OpenResult, Sealer } from './engine.js';
-import { AES_BLOCK, BLOCKS_PER_PACKET, MAC_LEN, MAX_DATA, PACKET_LEN, PADDED_LEN } from './sizes.js';
+import {
+  AES_BLOCK,
+  BLOCKS_PER_PACKET,
+  MAC_LEN,
+  MAX_DATA,
+  PACKET_LEN,
+  PADDED_LEN,
+} from './sizes.js';
 import { xorInto } from './xor.js';
 
 /** Packets whose keystream is made in one AES call. */
@@ -21,7 +28,11 @@ const KS_PER_PACKET = BLOCKS_PER_PACKET * AES_BLOCK;
 class Keystream {
   readonly #ecb: Cipher;
   readonly #counters = Buffer.alloc(BATCH * KS_PER_PACKET);
-  readonly #words = new Int32Array(this.#counters.buffer, this.#counters.byteOffset, this.#counters.length >>> 2);
+  readonly #words = new Int32Array(
+    this.#counters.buffer,
+    this.#counters.byteOffset,
+    this.#counters.length >>> 2,
+  );
   constructor(e: Uint8Array) {
     this.#ecb = createCipheriv('aes-256-ecb', e, null);
     this.#ecb.setAutoPadding(false);
@@ -90,7 +101,14 @@ class NodeSealer implements Sealer {
         out.fill(0, o + msg.length, o + MAX_DATA);
         out.writeUInt32BE(msg.length, o + MAX_DATA);
         xorInto(out, o, ks, i * KS_PER_PACKET, PADDED_LEN);
-        macInto(this.#h, out.subarray(o, o + PADDED_LEN), this.#pnum++, this.#num, out, o + PADDED_LEN);
+        macInto(
+          this.#h,
+          out.subarray(o, o + PADDED_LEN),
+          this.#pnum++,
+          this.#num,
+          out,
+          o + PADDED_LEN,
+        );
       }
       zeroize(ks);
     }
@@ -129,7 +147,14 @@ class NodeOpener implements Opener {
       let good = 0;
       for (; good < n; good++) {
         const p = (done + good) * PACKET_LEN;
-        macInto(this.#h, packets.subarray(p, p + PADDED_LEN), this.#pnum + good, this.#num, this.#tag, 0);
+        macInto(
+          this.#h,
+          packets.subarray(p, p + PADDED_LEN),
+          this.#pnum + good,
+          this.#num,
+          this.#tag,
+          0,
+        );
         if (!ctEqual(this.#tag, packets.subarray(p + PADDED_LEN, p + PACKET_LEN))) {
           failure = 'bad-mac';
           break;

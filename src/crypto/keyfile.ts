@@ -63,7 +63,12 @@ export function loadKeyFile(path: string): LoadedKey {
     }
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const reason = e.code === 'ENOENT' ? 'no such file (ENOENT)' : e.code ? `${e.message.split(',')[0]} (${e.code})` : e.message;
+    const reason =
+      e.code === 'ENOENT'
+        ? 'no such file (ENOENT)'
+        : e.code
+          ? `${e.message.split(',')[0]} (${e.code})`
+          : e.message;
     throw new KeyFileError(path, reason);
   }
   if (raw.length < MIN_KEY_FILE_BYTES) {
@@ -87,7 +92,10 @@ export function generateKeyFile(path: string): void {
     fd = openSync(path, 'wx', 0o600);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    const reason = e.code === 'EEXIST' ? 'file exists; refusing to overwrite a key (EEXIST)' : `${e.code ?? e.message}`;
+    const reason =
+      e.code === 'EEXIST'
+        ? 'file exists; refusing to overwrite a key (EEXIST)'
+        : `${e.code ?? e.message}`;
     throw new KeyFileError(path, reason, 'write');
   }
   const bytes = randomBytes(KEY_LEN);

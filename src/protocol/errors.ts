@@ -24,7 +24,8 @@ export type ProtocolErrorCode =
 
 /** Human text for each code, for logs. */
 export const PROTOCOL_ERROR_TEXT: Record<ProtocolErrorCode, string> = {
-  EBADMAC: 'handshake MAC mismatch: the peer uses a different key (or the stream was tampered with)',
+  EBADMAC:
+    'handshake MAC mismatch: the peer uses a different key (or the stream was tampered with)',
   EBADDH: 'peer sent an invalid Diffie-Hellman value',
   ENOPFS: 'peer runs without forward secrecy (-f) and this end requires it (-g)',
   EBADPACKET: 'packet MAC mismatch: data was corrupted or tampered with in transit',

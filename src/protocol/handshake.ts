@@ -19,7 +19,12 @@ import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, ctEqual, zeroize } from '../crypto/bytes.js';
 import { checkPeerValue, DH_ONE, type EphemeralKey } from '../crypto/dh.js';
-import { type DhMacKeys, deriveDhMacKeys, deriveSessionKeys, type SessionKeys } from '../crypto/kdf.js';
+import {
+  type DhMacKeys,
+  deriveDhMacKeys,
+  deriveSessionKeys,
+  type SessionKeys,
+} from '../crypto/kdf.js';
 import { DH_LEN, NONCE_LEN, YH_LEN } from '../crypto/sizes.js';
 import { ProtocolError } from './errors.js';
 
@@ -81,7 +86,8 @@ export class Handshake {
       throw new TypeError('a client handshake takes exactly one key');
     if (options.nonce.length !== NONCE_LEN) throw new TypeError(`expected ${NONCE_LEN}-byte nonce`);
     if (options.noPfs && options.requirePfs) throw new TypeError('-f and -g are exclusive');
-    if (!options.noPfs && options.ephemeral === null) throw new TypeError('ephemeral key required without -f');
+    if (!options.noPfs && options.ephemeral === null)
+      throw new TypeError('ephemeral key required without -f');
     this.#o = options;
     this.#myY = options.noPfs ? DH_ONE : options.ephemeral!.publicValue;
   }

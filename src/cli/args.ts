@@ -1,0 +1,258 @@
+/**
+ * The command line, as one yargs spec: spiped's flags (same letters, meanings and defaults) plus
+ * long aliases, cloakpipe's own options, and CLOAKPIPE_* environment variables as a second
+ * source. `--help` and the man page are generated from this spec.
+ */
+import yargs, { type Argv } from 'yargs';
+import { ENGINE_NAMES } from '../crypto/engine.js';
+import { LOG_LEVELS } from '../daemon/observe.js';
+
+/** The program's version (kept equal to package.json by a test). */
+export const VERSION = '0.1.0';
+
+/** Options of the tunnel command, in --help order: [flag, yargs option]. */
+export const TUNNEL_OPTIONS = {
+  e: {
+    alias: 'encrypt',
+    type: 'boolean',
+    group: 'Mode (exactly one):',
+    describe: 'Encrypt: accept plaintext on -s, send encrypted to -t (handshake client)',
+  },
+  d: {
+    alias: 'decrypt',
+    type: 'boolean',
+    group: 'Mode (exactly one):',
+    describe: 'Decrypt: accept encrypted on -s, send plaintext to -t (handshake server)',
+  },
+  s: {
+    alias: 'source',
+    type: 'string',
+    group: 'Addresses:',
+    describe:
+      'Listen address: /unix/path, host:port, [IPv4]:port, [IPv6]:port, or fd:N (socket activation)',
+  },
+  t: {
+    alias: 'target',
+    type: 'string',
+    group: 'Addresses:',
+    describe: 'Target address (same grammar, no fd:); a host name is re-resolved every -r seconds',
+  },
+  k: {
+    alias: 'key',
+    type: 'string',
+    group: 'Keys:',
+    describe:
+      'Key file (K = SHA-256 of the file; - reads stdin). Repeat on -d to accept several keys (rotation)',
+  },
+  b: {
+    alias: 'bind',
+    type: 'string',
+    group: 'Addresses:',
+    describe: 'Local address for outgoing connections: IP, [IP]:port or IP:port',
+  },
+  D: {
+    alias: 'wait-dns',
+    type: 'boolean',
+    group: 'Behaviour:',
+    describe: 'At start, wait for the target to resolve instead of exiting',
+  },
+  F: {
+    alias: 'foreground',
+    type: 'boolean',
+    group: 'Behaviour:',
+    describe: 'Accepted for spiped compatibility: cloakpipe always runs in the foreground',
+  },
+  f: {
+    alias: 'fast',
+    type: 'boolean',
+    group: 'Forward secrecy:',
+    describe: 'No forward secrecy: skip Diffie-Hellman (send y = 1). Faster handshakes, weaker',
+  },
+  g: {
+    alias: 'require-pfs',
+    type: 'boolean',
+    group: 'Forward secrecy:',
+    describe: 'Require forward secrecy: refuse a peer that runs -f',
+  },
+  j: {
+    alias: 'no-keepalive',
+    type: 'boolean',
+    group: 'Behaviour:',
+    describe: 'Disable SO_KEEPALIVE (on by default)',
+  },
+  n: {
+    alias: 'max-conns',
+    type: 'number',
+    default: 100,
+    group: 'Limits:',
+    describe: 'Most simultaneous connections (0 = no limit); further ones wait, with a warning',
+  },
+  o: {
+    alias: 'timeout',
+    type: 'number',
+    default: 5,
+    group: 'Limits:',
+    describe: 'Seconds allowed for connect + handshake',
+  },
+  p: {
+    alias: 'pidfile',
+    type: 'string',
+    group: 'Behaviour:',
+    describe: 'Write the process ID to this file (removed on exit)',
+  },
+  r: {
+    alias: 'rtime',
+    type: 'number',
+    defaultDescription: '60',
+    group: 'Addresses:',
+    describe: 'Re-resolve the target every this many seconds',
+  },
+  R: {
+    alias: 'never-resolve',
+    type: 'boolean',
+    group: 'Addresses:',
+    describe: 'Never re-resolve the target after start-up',
+  },
+  u: {
+    alias: 'user',
+    type: 'string',
+    group: 'Behaviour:',
+    describe: 'After listening, switch to user[:group] (needs root)',
+  },
+  syslog: {
+    type: 'boolean',
+    group: 'Behaviour:',
+    describe: 'Not supported: logs go to stdout as JSON lines (journald collects them)',
+  },
+  'log-level': {
+    type: 'string',
+    choices: LOG_LEVELS,
+    default: 'info',
+    group: 'Behaviour:',
+    describe: 'Log level',
+  },
+  crypto: {
+    type: 'string',
+    choices: ENGINE_NAMES,
+    default: 'node',
+    group: 'Behaviour:',
+    describe: 'Packet crypto engine: node (OpenSSL, AES-NI) or noble (pure JS, slow)',
+  },
+  'shutdown-timeout': {
+    type: 'number',
+    default: 0,
+    group: 'Limits:',
+    describe:
+      'On SIGTERM/SIGINT, seconds to wait for live connections before cutting them and exiting 1 (0 = wait)',
+  },
+  'dh-pool': {
+    type: 'number',
+    default: 4,
+    group: 'Behaviour:',
+    describe: 'Ephemeral DH key pairs made ahead of time (each used once; 0 = make on demand)',
+  },
+} as const;
+
+/** Parsed tunnel arguments (before validation into a DaemonConfig). */
+export interface TunnelArgs {
+  e?: boolean;
+  d?: boolean;
+  s?: string;
+  t?: string;
+  k?: string | string[];
+  b?: string;
+  D?: boolean;
+  F?: boolean;
+  f?: boolean;
+  g?: boolean;
+  j?: boolean;
+  n: number;
+  o: number;
+  p?: string;
+  r?: number;
+  R?: boolean;
+  u?: string;
+  syslog?: boolean;
+  'log-level': string;
+  crypto: string;
+  'shutdown-timeout': number;
+  'dh-pool': number;
+}
+
+/** A usage error: print it with the usage text on stderr and exit 1. */
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+function nonNegative(name: string, v: number, integer: boolean): void {
+  if (!Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v)))
+    throw new UsageError(
+      `${name} must be a non-negative ${integer ? 'integer' : 'number'}, got ${v}`,
+    );
+}
+
+/** Cross-flag rules yargs cannot express alone (spiped main.c's sanity checks). */
+export function checkTunnelArgs(a: TunnelArgs): true {
+  if (a.e && a.d) throw new UsageError('-e and -d are mutually exclusive');
+  if (!a.e && !a.d) throw new UsageError('exactly one of -e (encrypt) or -d (decrypt) is required');
+  if (a.f && a.g)
+    throw new UsageError(
+      '-f (no forward secrecy) and -g (require forward secrecy) are mutually exclusive',
+    );
+  if (a.R && a.r !== undefined) throw new UsageError('-r and -R are mutually exclusive');
+  for (const [flag, name] of [
+    ['s', 'source'],
+    ['t', 'target'],
+    ['k', 'key'],
+  ] as const)
+    if (a[flag] === undefined || a[flag] === '') throw new UsageError(`missing -${flag} <${name}>`);
+  const keys = ([] as string[]).concat(a.k ?? []);
+  if (a.e && keys.length > 1)
+    throw new UsageError(
+      '-e takes exactly one -k key file (several keys are for -d, during rotation)',
+    );
+  for (const flag of ['s', 't', 'b', 'p', 'u'] as const)
+    if (Array.isArray(a[flag])) throw new UsageError(`-${flag} given more than once`);
+  nonNegative('-n', a.n, true);
+  nonNegative('-o', a.o, false);
+  if (a.o === 0) throw new UsageError('-o must be greater than 0');
+  nonNegative('-r', a.r ?? 60, true);
+  if (a.r === 0) throw new UsageError('-r must be at least 1 (use -R to never re-resolve)');
+  nonNegative('--shutdown-timeout', a['shutdown-timeout'], false);
+  nonNegative('--dh-pool', a['dh-pool'], true);
+  if (a.syslog)
+    throw new UsageError(
+      '--syslog is not supported: cloakpipe writes JSON log lines to stdout; under systemd they go to the journal (journalctl -u cloakpipe@NAME), elsewhere pipe them to logger(1)',
+    );
+  return true;
+}
+
+/** The yargs parser for `argv` (without node and script), exit and output left to the caller. */
+export function buildParser(argv: string[]): Argv {
+  return yargs(argv)
+    .scriptName('cloakpipe')
+    .usage(
+      'cloakpipe: a spiped-compatible encrypted tunnel\n\n' +
+        'Usage:\n' +
+        '  cloakpipe {-e | -d} -s <source> -t <target> -k <key file> [options]\n' +
+        '  cloakpipe keygen <file>\n' +
+        '  cloakpipe -v',
+    )
+    .parserConfiguration({ 'boolean-negation': false, 'strip-aliased': false })
+    .env('CLOAKPIPE')
+    .options(TUNNEL_OPTIONS)
+    .version(false)
+    .option('v', { type: 'boolean', alias: 'version', describe: 'Print the version and exit' })
+    .help('help')
+    .alias('help', 'h')
+    .strict()
+    .wrap(Math.min(110, process.stdout.columns || 100))
+    .epilogue(
+      'Environment: every long option may also be set as CLOAKPIPE_<NAME> (e.g. CLOAKPIPE_MAX_CONNS=200);\n' +
+        'the command line wins. Exit status: 0 on a clean shutdown, 1 on a usage or start-up error or when\n' +
+        '--shutdown-timeout cut connections. See cloakpipe(1) and the README.',
+    );
+}

@@ -1,0 +1,222 @@
+/**
+ * Entry point: parse → validate → build config → start the daemon. Exit codes: 0 clean shutdown,
+ * 1 usage or start-up error (printed before anything listens) or connections cut at shutdown.
+ */
+import { unlinkSync, writeFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import type { EngineName } from '../crypto/engine.js';
+import { getEngine } from '../crypto/engines.js';
+import { generateKeyFile, KeyFileError } from '../crypto/keyfile.js';
+import { KeyRing } from '../daemon/keyring.js';
+import { CounterMetrics, createLogger, type LogLevel } from '../daemon/observe.js';
+import { EphemeralPool } from '../daemon/pool.js';
+import { Daemon } from '../daemon/server.js';
+import { AddressError, type Address, formatAddress, parseAddress } from '../pipe/address.js';
+import { Resolver } from '../pipe/resolver.js';
+import { buildParser, checkTunnelArgs, type TunnelArgs, UsageError, VERSION } from './args.js';
+import { parseBind } from './bind.js';
+
+/** Print `msg` and the usage text to stderr; the caller exits 1. */
+function usageFail(msg: string): number {
+  process.stderr.write(`cloakpipe: ${msg}\n\n`);
+  buildParser([]).showHelp((s: string) => process.stderr.write(`${s}\n`));
+  return 1;
+}
+
+function keygen(args: string[]): number {
+  if (args.length !== 1 || args[0]!.startsWith('-'))
+    return usageFail(
+      'usage: cloakpipe keygen <file>  (writes 32 random bytes, mode 0600; never overwrites)',
+    );
+  try {
+    generateKeyFile(args[0]!);
+  } catch (err) {
+    process.stderr.write(`cloakpipe: ${(err as Error).message}\n`);
+    return 1;
+  }
+  process.stderr.write(`cloakpipe: wrote a new 32-byte key to ${args[0]} (mode 0600)\n`);
+  return 0;
+}
+
+/** Parse and validate; returns the args or an exit code. */
+async function parse(argv: string[]): Promise<TunnelArgs | number> {
+  let failed: string | null = null;
+  const parser = buildParser(argv)
+    .exitProcess(false)
+    .fail((msg: string | null, err: Error | null) => {
+      failed = msg ?? err?.message ?? 'invalid arguments';
+    });
+  let a: TunnelArgs & { v?: boolean; help?: boolean };
+  try {
+    a = (await parser.parseAsync()) as unknown as TunnelArgs & { v?: boolean; help?: boolean };
+  } catch (err) {
+    return usageFail((err as Error).message);
+  }
+  if (failed !== null) return usageFail(failed);
+  if (a.help) return 0;
+  if (a.v) {
+    process.stdout.write(`cloakpipe ${VERSION}\n`);
+    return 0;
+  }
+  try {
+    checkTunnelArgs(a);
+  } catch (err) {
+    if (err instanceof UsageError) return usageFail(err.message);
+    throw err;
+  }
+  return a;
+}
+
+async function resolveTarget(
+  resolver: Resolver,
+  target: string,
+  wait: boolean,
+  log: Logger,
+): Promise<boolean> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await resolver.init();
+      return true;
+    } catch (err) {
+      if (!wait) {
+        log.fatal(
+          { target, err: (err as Error).message },
+          `cannot resolve target ${target} (use -D to wait for DNS)`,
+        );
+        return false;
+      }
+      if (attempt === 1)
+        log.warn(
+          { target, err: (err as Error).message },
+          'target does not resolve yet; waiting (-D)',
+        );
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+/** Run the program; resolves with the exit code. */
+export async function main(argv: string[]): Promise<number> {
+  if (argv[0] === 'keygen') return keygen(argv.slice(1));
+  const parsed = await parse(argv);
+  if (typeof parsed === 'number') return parsed;
+  const a = parsed;
+  let source: Address;
+  let target: Address;
+  let bind: { address: string; port: number } | null;
+  try {
+    source = parseAddress(a.s!, true);
+    target = parseAddress(a.t!);
+    bind = a.b === undefined ? null : parseBind(a.b);
+  } catch (err) {
+    if (err instanceof AddressError || err instanceof UsageError) return usageFail(err.message);
+    throw err;
+  }
+  const log = createLogger(a['log-level'] as LogLevel);
+  const keyring = new KeyRing(([] as string[]).concat(a.k!), log);
+  try {
+    keyring.load();
+  } catch (err) {
+    if (err instanceof KeyFileError) {
+      process.stderr.write(`cloakpipe: ${err.message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  const mode = a.e ? 'encrypt' : 'decrypt';
+  const targetText = formatAddress(target);
+  const resolver = new Resolver(target, {
+    refreshSeconds: a.R ? 0 : (a.r ?? 60),
+    onEvent: (ev, detail) =>
+      ev === 'changed'
+        ? log.info({ target: targetText, addresses: detail }, 'target re-resolved to new addresses')
+        : log.warn(
+            { target: targetText, err: detail },
+            'target re-resolution failed; keeping previous addresses',
+          ),
+  });
+  if (!(await resolveTarget(resolver, targetText, a.D === true, log))) return 1;
+  const metrics = new CounterMetrics();
+  const pool = new EphemeralPool(a.f ? 0 : a['dh-pool']);
+  const daemon = new Daemon(
+    {
+      tunnel: { mode, noPfs: a.f === true, requirePfs: a.g === true, timeoutMs: a.o * 1000 },
+      source,
+      target: targetText,
+      maxConns: a.n,
+      dial: { keepAlive: !a.j, localAddress: bind?.address, localPort: bind?.port },
+      keepAlive: !a.j,
+      shutdownTimeoutMs: a['shutdown-timeout'] * 1000,
+    },
+    { log, metrics, engine: getEngine(a.crypto as EngineName), keyring, resolver, pool },
+  );
+  try {
+    await daemon.listen();
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    log.fatal({ source: a.s, code: e.code }, `cannot listen on ${a.s}: ${e.code ?? e.message}`);
+    pool.close();
+    return 1;
+  }
+  if (a.p !== undefined) writeFileSync(a.p, `${process.pid}\n`);
+  if (a.u !== undefined) {
+    const [user, group] = a.u.split(':');
+    try {
+      if (group) process.setgid?.(group);
+      process.setuid?.(user!);
+    } catch (err) {
+      log.fatal({ user: a.u, err: (err as Error).message }, `cannot switch to user ${a.u}`);
+      return 1;
+    }
+  }
+  log.info(
+    {
+      mode,
+      source: daemon.address,
+      target: targetText,
+      engine: a.crypto,
+      pfs: a.f ? 'off' : a.g ? 'required' : 'on',
+      max_conns: a.n,
+      version: VERSION,
+    },
+    `listening on ${daemon.address}, forwarding ${mode === 'encrypt' ? 'encrypted' : 'decrypted'} to ${targetText}`,
+  );
+  process.on('SIGHUP', () => {
+    try {
+      keyring.load();
+      log.info(
+        { keys: keyring.paths.length },
+        'SIGHUP: key files re-read; live connections keep their session keys',
+      );
+    } catch (err) {
+      log.error(
+        { err: (err as Error).message },
+        'SIGHUP: key reload failed; keeping the previous keys',
+      );
+    }
+  });
+  const code = await new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (++signals > 1) {
+        log.warn({ signal: sig }, 'second signal: exiting now');
+        resolve(1);
+        return;
+      }
+      log.info({ signal: sig }, 'signal received');
+      void daemon.shutdown().then(resolve);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+  pool.close();
+  keyring.destroy();
+  if (a.p !== undefined) {
+    try {
+      unlinkSync(a.p);
+    } catch {
+      // already gone
+    }
+  }
+  return code;
+}

@@ -1,0 +1,105 @@
+/**
+ * Logging and metrics wiring for the daemon. JSON lines on stdout (pino), pretty-printed when
+ * stdout is a terminal. Per-connection child loggers carry {conn, peer, mode}. Nothing here ever
+ * logs key material or payload bytes: callers pass counts, codes and addresses only.
+ */
+import pino, { type Logger } from 'pino';
+import pretty from 'pino-pretty';
+import type { HandshakeFailure, Metrics, RejectReason } from '../pipe/metrics.js';
+
+/** Log levels accepted by --log-level. */
+export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** The root logger: JSON to stdout, or pretty when `prettyOutput` (default: stdout is a TTY). */
+export function createLogger(
+  level: LogLevel,
+  prettyOutput = process.stdout.isTTY === true,
+): Logger {
+  const base = { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
+  if (prettyOutput) return pino(base, pretty({ colorize: true, sync: true, destination: 1 }));
+  return pino(base, pino.destination({ dest: 1, sync: true }));
+}
+
+/**
+ * Emits at most one line per `intervalMs` for a recurring condition, with the number of
+ * occurrences suppressed since the last line (spiped's -n warning, EMFILE).
+ */
+export class RateLimitedWarning {
+  #last = 0;
+  #suppressed = 0;
+  constructor(
+    readonly log: Logger,
+    readonly intervalMs = 10_000,
+  ) {}
+  /** Log `msg` with `fields` unless one was logged within the interval. */
+  warn(fields: Record<string, unknown>, msg: string): void {
+    const now = Date.now();
+    if (now - this.#last < this.intervalMs) {
+      this.#suppressed++;
+      return;
+    }
+    this.log.warn({ ...fields, suppressed: this.#suppressed }, msg);
+    this.#last = now;
+    this.#suppressed = 0;
+  }
+}
+
+/** Plain in-memory counters: cheap, always on, read by tests and the shutdown report. */
+export class CounterMetrics implements Metrics {
+  accepted = 0;
+  opened = 0;
+  active = 0;
+  closed = 0;
+  bytesUp = 0;
+  bytesDown = 0;
+  readonly rejected: Partial<Record<RejectReason, number>> = {};
+  readonly handshakeFailures: Partial<Record<HandshakeFailure, number>> = {};
+  readonly targetErrors: Record<string, number> = {};
+  readonly packetErrors: Record<string, number> = {};
+  connectionAccepted(): void {
+    this.accepted++;
+  }
+  connectionRejected(reason: RejectReason): void {
+    this.rejected[reason] = (this.rejected[reason] ?? 0) + 1;
+  }
+  connectionOpened(): void {
+    this.opened++;
+    this.active++;
+  }
+  connectionClosed(up: number, down: number): void {
+    this.closed++;
+    this.active--;
+    this.bytesUp += up;
+    this.bytesDown += down;
+  }
+  handshakeFailed(reason: HandshakeFailure): void {
+    this.handshakeFailures[reason] = (this.handshakeFailures[reason] ?? 0) + 1;
+  }
+  handshakeCompleted(): void {}
+  targetConnectFailed(code: string): void {
+    this.targetErrors[code] = (this.targetErrors[code] ?? 0) + 1;
+  }
+  packetRejected(reason: string): void {
+    this.packetErrors[reason] = (this.packetErrors[reason] ?? 0) + 1;
+  }
+}
+
+/** Fan one set of observations out to several Metrics (counters + Prometheus). */
+export function teeMetrics(...sinks: Metrics[]): Metrics {
+  const each =
+    <K extends keyof Metrics>(k: K) =>
+    (...args: Parameters<Metrics[K]>): void => {
+      for (const m of sinks) (m[k] as (...a: Parameters<Metrics[K]>) => void)(...args);
+    };
+  return {
+    connectionAccepted: each('connectionAccepted'),
+    connectionRejected: each('connectionRejected'),
+    connectionOpened: each('connectionOpened'),
+    connectionClosed: each('connectionClosed'),
+    handshakeFailed: each('handshakeFailed'),
+    handshakeCompleted: each('handshakeCompleted'),
+    targetConnectFailed: each('targetConnectFailed'),
+    packetRejected: each('packetRejected'),
+  };
+}

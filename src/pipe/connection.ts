@@ -1,0 +1,353 @@
+/**
+ * One tunnelled connection, from accept to close (spiped lib/proto/proto_conn.c): it dials the
+ * other leg, runs the handshake on the encrypted leg within the -o deadline, then pumps both
+ * directions with backpressure until both have ended. Sockets and timers live here; the
+ * protocol itself is in ../protocol (pure).
+ *
+ * Failure policy: anything the peer or the network does wrong drops this connection only, with a
+ * logged reason and a metric; nothing here throws into the event loop.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { zeroize } from '../crypto/bytes.js';
+import type { EphemeralKey } from '../crypto/dh.js';
+import type { CryptoEngine, Opener, Sealer } from '../crypto/engine.js';
+import { destroySessionKeys } from '../crypto/kdf.js';
+import { NONCE_LEN } from '../crypto/sizes.js';
+import { PROTOCOL_ERROR_TEXT, ProtocolError, type ProtocolErrorCode } from '../protocol/errors.js';
+import { PacketFramer } from '../protocol/framer.js';
+import { Handshake } from '../protocol/handshake.js';
+import type { HandshakeFailure, Metrics } from './metrics.js';
+
+/** -e (accept plaintext, dial encrypted; handshake client) or -d (the reverse; handshake server). */
+export type Mode = 'encrypt' | 'decrypt';
+
+/** Per-connection settings, fixed at start. */
+export interface TunnelConfig {
+  readonly mode: Mode;
+  /** -f */
+  readonly noPfs: boolean;
+  /** -g */
+  readonly requirePfs: boolean;
+  /** -o in ms: connect + handshake must finish within it. */
+  readonly timeoutMs: number;
+}
+
+/** What a tunnel is handed (ghostunnel-style injection; no globals). */
+export interface TunnelDeps {
+  readonly engine: CryptoEngine;
+  /** Current keys: a client uses the first; a server tries each. Read at handshake time. */
+  readonly keys: () => readonly Uint8Array[];
+  /** A fresh ephemeral DH key (used once). Not called with -f. */
+  readonly ephemeral: () => EphemeralKey;
+  /** Dial the other leg (the target). Rejects with an Error whose `code` says why. */
+  readonly dial: (signal: AbortSignal) => Promise<Socket>;
+  readonly metrics: Metrics;
+  /** This connection's child logger ({conn, peer, mode} already bound). */
+  readonly log: Logger;
+}
+
+/** A snapshot of a live connection, for shutdown reports. */
+export interface TunnelInfo {
+  readonly id: number;
+  readonly peer: string;
+  readonly state: 'handshake' | 'open';
+  readonly up: number;
+  readonly down: number;
+  readonly ageMs: number;
+}
+
+type Leg = 'plain' | 'enc';
+
+/** One connection through the tunnel. Construct, then start(); `done` settles when it is closed. */
+export class Tunnel {
+  readonly id: number;
+  readonly peer: string;
+  readonly done: Promise<void>;
+  readonly #cfg: TunnelConfig;
+  readonly #deps: TunnelDeps;
+  readonly #started = Date.now();
+  readonly #abort = new AbortController();
+  #resolveDone!: () => void;
+  #plain: Socket | null = null;
+  #enc: Socket | null = null;
+  #open = 0;
+  #hs: Handshake | null = null;
+  #hsDone = false;
+  #established = false;
+  #closing = false;
+  #error: string | null = null;
+  #timer: NodeJS.Timeout | null = null;
+  #sealer: Sealer | null = null;
+  #opener: Opener | null = null;
+  #framer = new PacketFramer();
+  #rest: Buffer | null = null;
+  #sealed = 0;
+  readonly #waiting = new Set<Socket>();
+  #opened = 0;
+
+  constructor(accepted: Socket, id: number, peer: string, cfg: TunnelConfig, deps: TunnelDeps) {
+    this.id = id;
+    this.peer = peer;
+    this.#cfg = cfg;
+    this.#deps = deps;
+    this.done = new Promise((r) => {
+      this.#resolveDone = r;
+    });
+    if (cfg.mode === 'encrypt') this.#attach('plain', accepted);
+    else this.#attach('enc', accepted);
+  }
+
+  /** Begin: arm the -o timer, dial the other leg, and start the handshake. */
+  start(): void {
+    this.#timer = setTimeout(() => this.#failHandshake('ETIMEDOUT'), this.#cfg.timeoutMs);
+    if (this.#cfg.mode === 'decrypt') this.#beginHandshake();
+    this.#deps.dial(this.#abort.signal).then(
+      (s) => {
+        if (this.#closing) {
+          s.destroy();
+          return;
+        }
+        s.pause();
+        this.#attach(this.#cfg.mode === 'encrypt' ? 'enc' : 'plain', s);
+        if (this.#cfg.mode === 'encrypt') this.#beginHandshake();
+        else this.#maybeEstablish();
+      },
+      (err: Error & { code?: string }) => {
+        if (this.#closing) return;
+        const code = err.code ?? 'EIO';
+        this.#deps.metrics.targetConnectFailed(code);
+        if (code === 'ETIMEDOUT') return this.#failHandshake('ETIMEDOUT');
+        this.#deps.log.warn(
+          { err: err.message, code },
+          'target connect failed; dropping connection',
+        );
+        this.#drop(`target connect failed: ${code}`);
+      },
+    );
+  }
+
+  /** Live state, for shutdown reports. */
+  info(): TunnelInfo {
+    const up = this.#cfg.mode === 'encrypt' ? this.#sealed : this.#opened;
+    const down = this.#cfg.mode === 'encrypt' ? this.#opened : this.#sealed;
+    return {
+      id: this.id,
+      peer: this.peer,
+      state: this.#established ? 'open' : 'handshake',
+      up,
+      down,
+      ageMs: Date.now() - this.#started,
+    };
+  }
+
+  /** Cut the connection now (shutdown timeout, lifetime limits). */
+  abort(reason: string): void {
+    this.#drop(reason);
+  }
+
+  #attach(leg: Leg, s: Socket): void {
+    if (leg === 'plain') this.#plain = s;
+    else this.#enc = s;
+    this.#open++;
+    s.on('error', (err: NodeJS.ErrnoException) => this.#onSocketError(leg, err));
+    s.on('close', () => {
+      if (--this.#open === 0) this.#finish();
+      else if (!this.#established) this.#onEarlyClose(leg);
+    });
+  }
+
+  #beginHandshake(): void {
+    const enc = this.#enc!;
+    const nonce = randomBytes(NONCE_LEN);
+    try {
+      this.#hs = new Handshake({
+        role: this.#cfg.mode === 'encrypt' ? 'client' : 'server',
+        keys: this.#deps.keys(),
+        noPfs: this.#cfg.noPfs,
+        requirePfs: this.#cfg.requirePfs,
+        nonce,
+        ephemeral: this.#cfg.noPfs ? null : this.#deps.ephemeral(),
+      });
+    } catch (err) {
+      this.#deps.log.error({ err: (err as Error).message }, 'cannot start handshake');
+      return this.#drop('internal error');
+    }
+    enc.on('data', (chunk: Buffer) => this.#onEncData(chunk));
+    enc.on('end', () => this.#onEncEnd());
+    enc.write(this.#hs.start());
+    enc.resume();
+  }
+
+  #onEncData(chunk: Buffer): void {
+    const hs = this.#hs;
+    if (hs === null) return this.#openPackets(chunk);
+    let step: ReturnType<Handshake['push']>;
+    try {
+      step = hs.push(chunk);
+    } catch (err) {
+      if (err instanceof ProtocolError)
+        return this.#failHandshake(err.code as HandshakeFailure, err.message);
+      throw err;
+    }
+    for (const out of step.send) this.#enc!.write(out);
+    if (step.done === null) return;
+    this.#hs = null;
+    this.#hsDone = true;
+    const k = step.done.keys;
+    const client = this.#cfg.mode === 'encrypt';
+    this.#sealer = this.#deps.engine.sealer(client ? k.eC : k.eS, client ? k.hC : k.hS);
+    this.#opener = this.#deps.engine.opener(client ? k.eS : k.eC, client ? k.hS : k.hC);
+    destroySessionKeys(k);
+    this.#deps.metrics.handshakeCompleted((Date.now() - this.#started) / 1000);
+    this.#deps.log.debug(
+      { keyIndex: step.done.keyIndex, pfs: !step.done.noPfs },
+      'handshake complete',
+    );
+    if (step.rest.length > 0) this.#rest = Buffer.from(step.rest);
+    this.#maybeEstablish();
+  }
+
+  /** Both legs are connected and keyed: start pumping. */
+  #maybeEstablish(): void {
+    if (this.#established || this.#closing || !this.#hsDone || this.#plain === null) return;
+    this.#established = true;
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    const plain = this.#plain;
+    const enc = this.#enc!;
+    this.#deps.metrics.connectionOpened();
+    this.#deps.log.info({ setup_ms: Date.now() - this.#started }, 'connection established');
+    plain.on('data', (chunk: Buffer) => {
+      this.#sealed += chunk.length;
+      if (!enc.write(this.#sealer!.seal(chunk))) this.#backpressure(plain, enc);
+    });
+    plain.on('end', () => enc.end());
+    if (this.#rest) {
+      const rest = this.#rest;
+      this.#rest = null;
+      this.#openPackets(rest);
+    }
+    plain.resume();
+    enc.resume();
+  }
+
+  /** `from` must wait until `to` drains (a slow reader slows the writer). */
+  #backpressure(from: Socket, to: Socket): void {
+    if (this.#waiting.has(from)) return;
+    this.#waiting.add(from);
+    from.pause();
+    to.once('drain', () => {
+      this.#waiting.delete(from);
+      from.resume();
+    });
+  }
+
+  #openPackets(chunk: Buffer): void {
+    if (!this.#established) {
+      // Keyed but the target leg is not up yet (-d dials in parallel): hold the bytes.
+      this.#rest = this.#rest ? Buffer.concat([this.#rest, chunk]) : Buffer.from(chunk);
+      this.#enc!.pause();
+      return;
+    }
+    const plain = this.#plain!;
+    for (const batch of this.#framer.push(chunk)) {
+      const r = this.#opener!.open(batch);
+      if (r.plain.length > 0) {
+        this.#opened += r.plain.length;
+        if (!plain.write(r.plain)) this.#backpressure(this.#enc!, plain);
+      }
+      if (r.failure !== undefined) {
+        const code: ProtocolErrorCode = r.failure === 'bad-mac' ? 'EBADPACKET' : 'EBADLEN';
+        this.#deps.metrics.packetRejected(code);
+        this.#deps.log.warn({ reason: code }, `dropping connection: ${PROTOCOL_ERROR_TEXT[code]}`);
+        return this.#drop(code);
+      }
+    }
+  }
+
+  #onEncEnd(): void {
+    if (!this.#hsDone) {
+      return this.#failHandshake(
+        'ETRUNC',
+        'peer closed the connection during the handshake: wrong key on one end, -g here or there ' +
+          'facing -f, or the peer is not a spiped/cloakpipe end',
+      );
+    }
+    if (!this.#established) return; // target leg still dialling; the held bytes end there
+    if (this.#framer.pending > 0) {
+      this.#deps.metrics.packetRejected('ETRUNC');
+      this.#deps.log.warn(
+        { pending: this.#framer.pending },
+        'encrypted stream ended in the middle of a packet; the partial packet was discarded',
+      );
+      this.#framer.reset();
+    }
+    this.#plain!.end();
+  }
+
+  #onEarlyClose(leg: Leg): void {
+    if (this.#closing) return;
+    // The client (or the -d side's peer) went away before the tunnel was up.
+    const which = leg === 'plain' ? 'plaintext' : 'encrypted';
+    this.#deps.log.info(`${which} side closed before the tunnel was established`);
+    this.#drop(`${which} side closed during setup`);
+  }
+
+  #onSocketError(leg: Leg, err: NodeJS.ErrnoException): void {
+    if (this.#closing) return;
+    const code = err.code ?? 'EIO';
+    if (!this.#established && leg === 'enc') return this.#failHandshake('ESOCKET', code);
+    this.#deps.log.info({ leg, code }, `${leg === 'enc' ? 'encrypted' : 'plaintext'} socket error`);
+    this.#drop(`${leg} socket error: ${code}`);
+  }
+
+  #failHandshake(reason: HandshakeFailure, detail?: string): void {
+    if (this.#closing) return;
+    this.#deps.metrics.handshakeFailed(reason);
+    const text =
+      reason === 'ESOCKET'
+        ? `socket error during handshake (${detail})`
+        : (detail ?? PROTOCOL_ERROR_TEXT[reason as ProtocolErrorCode]);
+    this.#deps.log.warn({ reason }, `handshake failed: ${text}`);
+    this.#drop(`handshake failed: ${reason}`);
+  }
+
+  /** Tear down both legs now. Idempotent. */
+  #drop(reason: string): void {
+    if (this.#closing) return;
+    this.#closing = true;
+    this.#error = reason;
+    this.#abort.abort();
+    this.#plain?.destroy();
+    this.#enc?.destroy();
+    if (this.#open === 0) this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#timer) clearTimeout(this.#timer);
+    this.#timer = null;
+    this.#closing = true;
+    this.#hs?.destroy();
+    this.#sealer?.destroy();
+    this.#opener?.destroy();
+    this.#framer.reset();
+    if (this.#rest) zeroize(this.#rest);
+    const i = this.info();
+    const seconds = i.ageMs / 1000;
+    if (this.#established) {
+      this.#deps.metrics.connectionClosed(i.up, i.down, seconds, this.#error);
+      this.#deps.log.info(
+        {
+          bytes_up: i.up,
+          bytes_down: i.down,
+          duration_ms: i.ageMs,
+          ...(this.#error ? { error: this.#error } : {}),
+        },
+        'connection closed',
+      );
+    }
+    this.#resolveDone();
+  }
+}
