@@ -87,7 +87,8 @@ export const spipedCapture = (): SpipedCapture => readVectorFile('spiped-capture
 
 /** Hex (any case) to bytes; throws on odd length or a non-hex digit. */
 export function hex(s: string): Buffer {
-  if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s)) throw new Error(`not hex: ${s.slice(0, 40)}`);
+  if (s.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(s))
+    throw new Error(`not hex: ${s.slice(0, 40)}`);
   return Buffer.from(s, 'hex');
 }
 

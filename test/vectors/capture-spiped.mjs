@@ -102,9 +102,22 @@ async function main() {
   const p3 = relay.address().port;
   const p2 = await freePort();
 
-  const dArgs = ['-d', '-f', '-F', '-s', `[${HOST}]:${p1}`, '-t', `[${HOST}]:${echoPort}`, '-k', keyPath];
+  const dArgs = [
+    '-d',
+    '-f',
+    '-F',
+    '-s',
+    `[${HOST}]:${p1}`,
+    '-t',
+    `[${HOST}]:${echoPort}`,
+    '-k',
+    keyPath,
+  ];
   const eArgs = ['-e', '-f', '-F', '-s', `[${HOST}]:${p2}`, '-t', `[${HOST}]:${p3}`, '-k', keyPath];
-  const procs = [spawn(SPIPED, dArgs, { stdio: 'inherit' }), spawn(SPIPED, eArgs, { stdio: 'inherit' })];
+  const procs = [
+    spawn(SPIPED, dArgs, { stdio: 'inherit' }),
+    spawn(SPIPED, eArgs, { stdio: 'inherit' }),
+  ];
 
   try {
     // Plaintext client: send everything, half-close, read the echo to EOF.
@@ -123,7 +136,8 @@ async function main() {
       }),
     ]);
     client.destroy();
-    if (!Buffer.concat(echoed).equals(plaintext)) throw new Error('echo differs from the plaintext');
+    if (!Buffer.concat(echoed).equals(plaintext))
+      throw new Error('echo differs from the plaintext');
     await Promise.race([relayClosed, sleep(3000)]);
     if (relayed !== 1) throw new Error(`expected one relayed connection, saw ${relayed}`);
   } finally {

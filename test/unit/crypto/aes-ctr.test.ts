@@ -27,7 +27,11 @@ describe('AES-256-CTR (NIST SP 800-38A F.5.5)', () => {
     test(`${v.name}: decrypt`, () => {
       assert.equal(toHex(ctr(key, iv).decrypt(ct)), v.plaintextHex, '@noble/ciphers');
       const d = createDecipheriv('aes-256-ctr', key, iv);
-      assert.equal(Buffer.concat([d.update(ct), d.final()]).toString('hex'), v.plaintextHex, 'node:crypto');
+      assert.equal(
+        Buffer.concat([d.update(ct), d.final()]).toString('hex'),
+        v.plaintextHex,
+        'node:crypto',
+      );
     });
 
     test(`${v.name}: each block alone, from its own counter`, () => {

@@ -26,7 +26,11 @@ describe('group-14 prime (RFC 3526 §3)', () => {
     assert.equal(group.bits, 2048);
     assert.equal(group.generator, 2);
     assert.equal(toHex(GROUP14_PRIME), group.primeHex, 'ours vs RFC 3526');
-    assert.equal(getDiffieHellman('modp14').getPrime('hex'), group.primeHex, 'node:crypto vs RFC 3526');
+    assert.equal(
+      getDiffieHellman('modp14').getPrime('hex'),
+      group.primeHex,
+      'node:crypto vs RFC 3526',
+    );
     assert.equal(getDiffieHellman('modp14').getGenerator('hex'), '02');
   });
 
@@ -69,14 +73,26 @@ describe('checkPeerValue', () => {
 
   test('agrees with BigInt comparison on random values near and below p', () => {
     fc.assert(
-      fc.property(fc.bigInt({ min: 0n, max: (1n << 2048n) - 1n }), fc.bigInt({ min: -3n, max: 3n }), (r, d) => {
-        for (const y of [r, P + d]) {
-          if (y < 0n) continue;
-          const want =
-            y >= P ? 'not-below-p' : y === 0n ? 'zero' : y === 1n ? 'one' : y === P - 1n ? 'p-minus-one' : 'ok';
-          assert.equal(checkPeerValue(be256(y)), want, y.toString(16));
-        }
-      }),
+      fc.property(
+        fc.bigInt({ min: 0n, max: (1n << 2048n) - 1n }),
+        fc.bigInt({ min: -3n, max: 3n }),
+        (r, d) => {
+          for (const y of [r, P + d]) {
+            if (y < 0n) continue;
+            const want =
+              y >= P
+                ? 'not-below-p'
+                : y === 0n
+                  ? 'zero'
+                  : y === 1n
+                    ? 'one'
+                    : y === P - 1n
+                      ? 'p-minus-one'
+                      : 'ok';
+            assert.equal(checkPeerValue(be256(y)), want, y.toString(16));
+          }
+        },
+      ),
       { numRuns: 300 },
     );
   });

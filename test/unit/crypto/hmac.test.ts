@@ -19,7 +19,9 @@ describe('HMAC-SHA256 (RFC 4231)', () => {
       const data = hex(v.dataHex);
       assert.equal(toHex(hmac(sha256, key, data)), v.macHex, '@noble/hashes one-shot');
       assert.equal(
-        toHex(hmac.create(sha256, key).update(data.subarray(0, 7)).update(data.subarray(7)).digest()),
+        toHex(
+          hmac.create(sha256, key).update(data.subarray(0, 7)).update(data.subarray(7)).digest(),
+        ),
         v.macHex,
         '@noble/hashes incremental (as the noble engine uses it)',
       );

@@ -19,7 +19,11 @@ describe('PBKDF2-HMAC-SHA256 (RFC 7914 §11)', () => {
       const p = hex(v.passwordHex);
       const s = hex(v.saltHex);
       assert.equal(toHex(pbkdf2Sha256(p, s, v.dkLen)), v.dkHex, 'kdf.pbkdf2Sha256');
-      assert.equal(pbkdf2Sync(p, s, v.c, v.dkLen, 'sha256').toString('hex'), v.dkHex, 'node:crypto');
+      assert.equal(
+        pbkdf2Sync(p, s, v.c, v.dkLen, 'sha256').toString('hex'),
+        v.dkHex,
+        'node:crypto',
+      );
     });
   }
 
@@ -54,7 +58,10 @@ describe('spiped key derivations', () => {
   });
 
   test('the nonce order matters (swapping client and server nonces changes dk1)', () => {
-    assert.notEqual(toHex(deriveDhMacKeys(k, nC, nS).dhmacC), toHex(deriveDhMacKeys(k, nS, nC).dhmacC));
+    assert.notEqual(
+      toHex(deriveDhMacKeys(k, nC, nS).dhmacC),
+      toHex(deriveDhMacKeys(k, nS, nC).dhmacC),
+    );
   });
 
   test('dk2 = PBKDF2(K, nonce_C ‖ nonce_S ‖ y_SC, 1, 128) = E_C ‖ H_C ‖ E_S ‖ H_S', () => {
