@@ -169,18 +169,6 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
   }
-  log.info(
-    {
-      mode,
-      source: daemon.address,
-      target: targetText,
-      engine: a.crypto,
-      pfs: a.f ? 'off' : a.g ? 'required' : 'on',
-      max_conns: a.n,
-      version: VERSION,
-    },
-    `listening on ${daemon.address}, forwarding ${mode === 'encrypt' ? 'encrypted' : 'decrypted'} to ${targetText}`,
-  );
   process.on('SIGHUP', () => {
     try {
       keyring.load();
@@ -195,7 +183,8 @@ export async function main(argv: string[]): Promise<number> {
       );
     }
   });
-  const code = await new Promise<number>((resolve) => {
+  // Handlers go in before the 'listening' line: a supervisor may signal as soon as it sees it.
+  const stopped = new Promise<number>((resolve) => {
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals): void => {
       if (++signals > 1) {
@@ -209,6 +198,19 @@ export async function main(argv: string[]): Promise<number> {
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
   });
+  log.info(
+    {
+      mode,
+      source: daemon.address,
+      target: targetText,
+      engine: a.crypto,
+      pfs: a.f ? 'off' : a.g ? 'required' : 'on',
+      max_conns: a.n,
+      version: VERSION,
+    },
+    `listening on ${daemon.address}, forwarding ${mode === 'encrypt' ? 'encrypted' : 'decrypted'} to ${targetText}`,
+  );
+  const code = await stopped;
   pool.close();
   keyring.destroy();
   if (a.p !== undefined) {

@@ -1,0 +1,204 @@
+// Goal: the command line behaves like spiped's: conflicting or missing flags exit 1 with usage on
+// stderr before anything listens; --help and -v work; key-file problems are named clearly.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { VERSION } from '../../src/cli/args.js';
+import { ROOT, runCloakpipe, startCloakpipe, stopAll } from '../helpers/procs.js';
+import { tempDir } from '../helpers/targets.js';
+
+after(stopAll);
+
+const dir = tempDir();
+const key = join(dir, 'key');
+writeFileSync(key, randomBytes(32), { mode: 0o600 });
+const base = ['-s', '[127.0.0.1]:0', '-t', '[127.0.0.1]:9', '-k', key];
+
+describe('usage errors exit 1 with the usage text', () => {
+  const cases: [string, string[], RegExp][] = [
+    ['-e with -d', ['-e', '-d', ...base], /-e and -d are mutually exclusive/],
+    ['neither -e nor -d', [...base], /exactly one of -e .* or -d/],
+    ['-f with -g', ['-e', '-f', '-g', ...base], /-f .* and -g .* are mutually exclusive/],
+    ['-r with -R', ['-e', '-r', '10', '-R', ...base], /-r and -R are mutually exclusive/],
+    ['missing -s', ['-e', '-t', '[127.0.0.1]:9', '-k', key], /missing -s/],
+    ['missing -t', ['-e', '-s', '[127.0.0.1]:0', '-k', key], /missing -t/],
+    ['missing -k', ['-e', '-s', '[127.0.0.1]:0', '-t', '[127.0.0.1]:9'], /missing -k/],
+    ['two keys on -e', ['-e', ...base, '-k', key], /-e takes exactly one -k/],
+    ['negative -n', ['-e', ...base, '-n', '-1'], /-n must be a non-negative integer/],
+    ['zero -o', ['-e', ...base, '-o', '0'], /-o must be greater than 0/],
+    ['unknown flag', ['-e', ...base, '--bogus'], /Unknown argument: bogus/],
+    [
+      'bad source address',
+      ['-e', '-s', 'nonsense', '-t', '[127.0.0.1]:9', '-k', key],
+      /bad address 'nonsense'/,
+    ],
+    [
+      'unbracketed IPv6',
+      ['-e', '-s', '::1:80', '-t', '[127.0.0.1]:9', '-k', key],
+      /must be written in brackets/,
+    ],
+    [
+      'port out of range',
+      ['-e', '-s', '[127.0.0.1]:0', '-t', '[127.0.0.1]:70000', '-k', key],
+      /out of range/,
+    ],
+    ['bad crypto engine', ['-e', ...base, '--crypto', 'rot13'], /Invalid values/],
+    ['--syslog', ['-e', ...base, '--syslog'], /--syslog is not supported.*journal/],
+    ['bad -b', ['-e', ...base, '-b', 'not-an-ip'], /-b not-an-ip: expected an IP address/],
+  ];
+  for (const [name, args, re] of cases) {
+    test(`${name}: exit 1, message and usage on stderr, nothing on stdout`, async () => {
+      const r = await runCloakpipe(args);
+      assert.equal(r.code, 1, r.output);
+      assert.match(r.stderr, re);
+      assert.match(r.stderr, /Usage:/);
+      assert.equal(r.stdout, '');
+    });
+  }
+});
+
+test('--help lists every spiped flag and the long aliases, exit 0', async () => {
+  const r = await runCloakpipe(['--help']);
+  assert.equal(r.code, 0);
+  for (const flag of [
+    '-e',
+    '-d',
+    '-s',
+    '-t',
+    '-k',
+    '-b',
+    '-D',
+    '-F',
+    '-f',
+    '-g',
+    '-j',
+    '-n',
+    '-o',
+    '-p',
+    '-r',
+    '-R',
+    '-u',
+  ])
+    assert.match(r.stdout, new RegExp(`\\s${flag},`), `${flag} in --help`);
+  for (const long of [
+    '--encrypt',
+    '--source',
+    '--target',
+    '--key',
+    '--max-conns',
+    '--timeout',
+    '--log-level',
+  ])
+    assert.ok(r.stdout.includes(long), `${long} in --help`);
+});
+
+test('-v prints the version, which matches package.json', async () => {
+  const r = await runCloakpipe(['-v']);
+  assert.equal(r.code, 0);
+  assert.equal(r.stdout.trim(), `cloakpipe ${VERSION}`);
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string };
+  assert.equal(pkg.version, VERSION);
+});
+
+test('a missing key file exits 1 naming the file and the OS reason', async () => {
+  const missing = join(dir, 'no-such-key');
+  const r = await runCloakpipe(['-e', '-s', '[127.0.0.1]:0', '-t', '[127.0.0.1]:9', '-k', missing]);
+  assert.equal(r.code, 1);
+  assert.ok(r.stderr.includes(missing), r.stderr);
+  assert.match(r.stderr, /ENOENT/);
+});
+
+test('a group-readable key file draws a loud warning naming the file and chmod 600', async () => {
+  const loose = join(dir, 'loose.key');
+  writeFileSync(loose, randomBytes(32));
+  chmodSync(loose, 0o640);
+  const { proc } = await startCloakpipe([
+    '-e',
+    '-s',
+    '[127.0.0.1]:0',
+    '-t',
+    '[127.0.0.1]:9',
+    '-k',
+    loose,
+  ]);
+  await proc.waitFor(/WARNING: key file .*loose\.key is readable by its group.*chmod 600/);
+  await proc.stop();
+});
+
+test('a short key file draws a warning', async () => {
+  const short = join(dir, 'short.key');
+  writeFileSync(short, 'tooshort', { mode: 0o600 });
+  const { proc } = await startCloakpipe([
+    '-e',
+    '-s',
+    '[127.0.0.1]:0',
+    '-t',
+    '[127.0.0.1]:9',
+    '-k',
+    short,
+  ]);
+  await proc.waitFor(/holds only 8 bytes/);
+  await proc.stop();
+});
+
+test('keygen writes 32 random bytes with mode 0600 and refuses to overwrite', async () => {
+  const out = join(dir, 'new.key');
+  const r1 = await runCloakpipe(['keygen', out]);
+  assert.equal(r1.code, 0, r1.output);
+  assert.equal(statSync(out).size, 32);
+  assert.equal(statSync(out).mode & 0o777, 0o600);
+  const first = readFileSync(out);
+  const r2 = await runCloakpipe(['keygen', out]);
+  assert.equal(r2.code, 1);
+  assert.match(r2.stderr, /refusing to overwrite/);
+  assert.deepEqual(readFileSync(out), first);
+});
+
+test('environment variables are a second source (CLOAKPIPE_*), the command line wins', async () => {
+  const { proc, address } = await startCloakpipe([], {
+    env: {
+      CLOAKPIPE_ENCRYPT: 'true',
+      CLOAKPIPE_SOURCE: '[127.0.0.1]:0',
+      CLOAKPIPE_TARGET: '[127.0.0.1]:9',
+      CLOAKPIPE_KEY: key,
+      CLOAKPIPE_MAX_CONNS: '7',
+    },
+  });
+  assert.match(address, /^127\.0\.0\.1:\d+$/);
+  await proc.waitFor(/"max_conns":7/);
+  await proc.stop();
+  const r = await startCloakpipe(['-n', '9'], {
+    env: {
+      CLOAKPIPE_ENCRYPT: 'true',
+      CLOAKPIPE_SOURCE: '[127.0.0.1]:0',
+      CLOAKPIPE_TARGET: '[127.0.0.1]:9',
+      CLOAKPIPE_KEY: key,
+      CLOAKPIPE_MAX_CONNS: '7',
+    },
+  });
+  await r.proc.waitFor(/"max_conns":9/);
+  await r.proc.stop();
+});
+
+test('listening on an address in use exits 1 with the reason', async () => {
+  const { proc, address } = await startCloakpipe(['-e', ...base]);
+  const r = await runCloakpipe([
+    '-e',
+    '-s',
+    `[${address.replace(/:(\d+)$/, ']:$1')}`,
+    '-t',
+    '[127.0.0.1]:9',
+    '-k',
+    key,
+  ]);
+  assert.equal(r.code, 1);
+  assert.match(r.output, /cannot listen on .*EADDRINUSE/);
+  await proc.stop();
+});
+
+test('SIGTERM with no connections exits 0 at once', async () => {
+  const { proc } = await startCloakpipe(['-d', ...base]);
+  assert.equal(await proc.stop('SIGTERM'), 0);
+});
