@@ -145,6 +145,42 @@ export const TUNNEL_OPTIONS = {
     describe:
       'On SIGTERM/SIGINT, seconds to wait for live connections before cutting them and exiting 1 (0 = wait)',
   },
+  'idle-timeout': {
+    type: 'number',
+    default: 0,
+    group: 'Limits:',
+    describe: 'Close a tunnel after this many seconds with no traffic either way (0 = never)',
+  },
+  'half-close-timeout': {
+    type: 'number',
+    default: 0,
+    group: 'Limits:',
+    describe:
+      'After one direction ends, close if the other has not ended within this many seconds (0 = never)',
+  },
+  'max-conn-lifetime': {
+    type: 'number',
+    default: 0,
+    group: 'Limits:',
+    describe: 'Close a tunnel this many seconds after it opened (0 = never)',
+  },
+  'keepalive-delay': {
+    type: 'number',
+    default: 0,
+    group: 'Behaviour:',
+    describe: 'Seconds of idleness before the first TCP keepalive probe (0 = the OS default)',
+  },
+  metrics: {
+    type: 'string',
+    group: 'Operations:',
+    describe:
+      'Serve /metrics (Prometheus), /healthz and /readyz on host:port (a bare port means 127.0.0.1)',
+  },
+  'ready-probe': {
+    type: 'boolean',
+    group: 'Operations:',
+    describe: '/readyz also checks that the target accepts a TCP connection',
+  },
   'dh-pool': {
     type: 'number',
     default: 4,
@@ -177,6 +213,12 @@ export interface TunnelArgs {
   crypto: string;
   'shutdown-timeout': number;
   'dh-pool': number;
+  'idle-timeout': number;
+  'half-close-timeout': number;
+  'max-conn-lifetime': number;
+  'keepalive-delay': number;
+  metrics?: string;
+  'ready-probe'?: boolean;
 }
 
 /** A usage error: print it with the usage text on stderr and exit 1. */
@@ -223,6 +265,15 @@ export function checkTunnelArgs(a: TunnelArgs): true {
   if (a.r === 0) throw new UsageError('-r must be at least 1 (use -R to never re-resolve)');
   nonNegative('--shutdown-timeout', a['shutdown-timeout'], false);
   nonNegative('--dh-pool', a['dh-pool'], true);
+  if (a['ready-probe'] && a.metrics === undefined)
+    throw new UsageError('--ready-probe needs --metrics');
+  for (const f of [
+    'idle-timeout',
+    'half-close-timeout',
+    'max-conn-lifetime',
+    'keepalive-delay',
+  ] as const)
+    nonNegative(`--${f}`, a[f], false);
   if (a.syslog)
     throw new UsageError(
       '--syslog is not supported: cloakpipe writes JSON log lines to stdout; under systemd they go to the journal (journalctl -u cloakpipe@NAME), elsewhere pipe them to logger(1)',
@@ -239,6 +290,7 @@ export function buildParser(argv: string[]): Argv {
         'Usage:\n' +
         '  cloakpipe {-e | -d} -s <source> -t <target> -k <key file> [options]\n' +
         '  cloakpipe keygen <file>\n' +
+        '  cloakpipe spipe -t <target> -k <key file> [-f | -g] [-o <timeout s>]   (stdio client)\n' +
         '  cloakpipe -v',
     )
     .parserConfiguration({ 'boolean-negation': false, 'strip-aliased': false })

@@ -8,13 +8,17 @@ import type { EngineName } from '../crypto/engine.js';
 import { getEngine } from '../crypto/engines.js';
 import { generateKeyFile, KeyFileError } from '../crypto/keyfile.js';
 import { KeyRing } from '../daemon/keyring.js';
-import { CounterMetrics, createLogger, type LogLevel } from '../daemon/observe.js';
+import { CounterMetrics, createLogger, type LogLevel, teeMetrics } from '../daemon/observe.js';
 import { EphemeralPool } from '../daemon/pool.js';
+import { startOpsServer } from '../daemon/http.js';
+import { PromMetrics } from '../daemon/prom.js';
 import { Daemon } from '../daemon/server.js';
 import { AddressError, type Address, formatAddress, parseAddress } from '../pipe/address.js';
+import { dial } from '../pipe/dial.js';
 import { Resolver } from '../pipe/resolver.js';
 import { buildParser, checkTunnelArgs, type TunnelArgs, UsageError, VERSION } from './args.js';
 import { parseBind } from './bind.js';
+import { spipe } from './spipe.js';
 
 /** Print `msg` and the usage text to stderr; the caller exits 1. */
 function usageFail(msg: string): number {
@@ -58,6 +62,9 @@ async function parse(argv: string[]): Promise<TunnelArgs | number> {
     process.stdout.write(`cloakpipe ${VERSION}\n`);
     return 0;
   }
+  // systemd socket activation: with no -s, take the first inherited socket (fd 3).
+  if (a.s === undefined && process.env.LISTEN_FDS && Number(process.env.LISTEN_PID) === process.pid)
+    a.s = 'fd:3';
   try {
     checkTunnelArgs(a);
   } catch (err) {
@@ -95,9 +102,34 @@ async function resolveTarget(
   }
 }
 
+/** `9100` → 127.0.0.1:9100; `host:port`; `[v6]:port`. Null when malformed. */
+export function parseMetricsAddress(text: string): { host: string; port: number } | null {
+  const m = /^(?:\[([^\]]+)\]:|([^:[\]]+):)?([0-9]{1,5})$/.exec(text);
+  if (!m) return null;
+  const port = Number(m[3]);
+  if (port > 65535) return null;
+  return { host: m[1] ?? m[2] ?? '127.0.0.1', port };
+}
+
+/** /readyz --ready-probe: can we open a TCP connection to the target right now? */
+async function probeTarget(resolver: Resolver, timeoutMs: number): Promise<string | null> {
+  const ac = new AbortController();
+  const t = setTimeout(() => ac.abort(), Math.min(timeoutMs, 2000));
+  try {
+    const s = await dial(resolver.endpoints(), { keepAlive: false }, ac.signal);
+    s.destroy();
+    return null;
+  } catch (err) {
+    return `target unreachable: ${(err as Error).message}`;
+  } finally {
+    clearTimeout(t);
+  }
+}
+
 /** Run the program; resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'keygen') return keygen(argv.slice(1));
+  if (argv[0] === 'spipe') return spipe(argv.slice(1));
   const parsed = await parse(argv);
   if (typeof parsed === 'number') return parsed;
   const a = parsed;
@@ -136,16 +168,32 @@ export async function main(argv: string[]): Promise<number> {
           ),
   });
   if (!(await resolveTarget(resolver, targetText, a.D === true, log))) return 1;
-  const metrics = new CounterMetrics();
+  const counters = new CounterMetrics();
+  const prom = a.metrics === undefined ? null : new PromMetrics({ mode });
+  const metrics = prom ? teeMetrics(counters, prom) : counters;
   const pool = new EphemeralPool(a.f ? 0 : a['dh-pool']);
   const daemon = new Daemon(
     {
-      tunnel: { mode, noPfs: a.f === true, requirePfs: a.g === true, timeoutMs: a.o * 1000 },
+      tunnel: {
+        mode,
+        noPfs: a.f === true,
+        requirePfs: a.g === true,
+        timeoutMs: a.o * 1000,
+        idleTimeoutMs: a['idle-timeout'] * 1000,
+        halfCloseTimeoutMs: a['half-close-timeout'] * 1000,
+        maxLifetimeMs: a['max-conn-lifetime'] * 1000,
+      },
       source,
       target: targetText,
       maxConns: a.n,
-      dial: { keepAlive: !a.j, localAddress: bind?.address, localPort: bind?.port },
+      dial: {
+        keepAlive: !a.j,
+        keepAliveDelayMs: a['keepalive-delay'] * 1000,
+        localAddress: bind?.address,
+        localPort: bind?.port,
+      },
       keepAlive: !a.j,
+      keepAliveDelayMs: a['keepalive-delay'] * 1000,
       shutdownTimeoutMs: a['shutdown-timeout'] * 1000,
     },
     { log, metrics, engine: getEngine(a.crypto as EngineName), keyring, resolver, pool },
@@ -157,6 +205,30 @@ export async function main(argv: string[]): Promise<number> {
     log.fatal({ source: a.s, code: e.code }, `cannot listen on ${a.s}: ${e.code ?? e.message}`);
     pool.close();
     return 1;
+  }
+  if (prom !== null) {
+    const where = parseMetricsAddress(a.metrics!);
+    if (where === null)
+      return usageFail(`--metrics ${a.metrics}: expected port, host:port or [IPv6]:port`);
+    try {
+      await startOpsServer(
+        where.host,
+        where.port,
+        prom,
+        {
+          ready: () => daemon.ready,
+          ...(a['ready-probe'] ? { probe: () => probeTarget(resolver, a.o * 1000) } : {}),
+        },
+        log,
+      );
+    } catch (err) {
+      log.fatal(
+        { metrics: a.metrics },
+        `cannot listen for --metrics on ${a.metrics}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`,
+      );
+      return 1;
+    }
+    log.info({ metrics: `${where.host}:${where.port}` }, 'serving /metrics, /healthz and /readyz');
   }
   if (a.p !== undefined) writeFileSync(a.p, `${process.pid}\n`);
   if (a.u !== undefined) {

@@ -11,14 +11,15 @@ import type { HandshakeFailure, Metrics, RejectReason } from '../pipe/metrics.js
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-/** The root logger: JSON to stdout, or pretty when `prettyOutput` (default: stdout is a TTY). */
-export function createLogger(
-  level: LogLevel,
-  prettyOutput = process.stdout.isTTY === true,
-): Logger {
+/**
+ * The root logger: JSON lines to `fd` (1 = stdout; the stdio client logs to 2), pretty-printed
+ * when that fd is a terminal.
+ */
+export function createLogger(level: LogLevel, fd: 1 | 2 = 1): Logger {
   const base = { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
-  if (prettyOutput) return pino(base, pretty({ colorize: true, sync: true, destination: 1 }));
-  return pino(base, pino.destination({ dest: 1, sync: true }));
+  const tty = (fd === 1 ? process.stdout : process.stderr).isTTY === true;
+  if (tty) return pino(base, pretty({ colorize: true, sync: true, destination: fd }));
+  return pino(base, pino.destination({ dest: fd, sync: true }));
 }
 
 /**
@@ -67,11 +68,13 @@ export class CounterMetrics implements Metrics {
     this.opened++;
     this.active++;
   }
-  connectionClosed(up: number, down: number): void {
+  bytesTransferred(direction: 'up' | 'down', n: number): void {
+    if (direction === 'up') this.bytesUp += n;
+    else this.bytesDown += n;
+  }
+  connectionClosed(): void {
     this.closed++;
     this.active--;
-    this.bytesUp += up;
-    this.bytesDown += down;
   }
   handshakeFailed(reason: HandshakeFailure): void {
     this.handshakeFailures[reason] = (this.handshakeFailures[reason] ?? 0) + 1;
@@ -96,6 +99,7 @@ export function teeMetrics(...sinks: Metrics[]): Metrics {
     connectionAccepted: each('connectionAccepted'),
     connectionRejected: each('connectionRejected'),
     connectionOpened: each('connectionOpened'),
+    bytesTransferred: each('bytesTransferred'),
     connectionClosed: each('connectionClosed'),
     handshakeFailed: each('handshakeFailed'),
     handshakeCompleted: each('handshakeCompleted'),

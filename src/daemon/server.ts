@@ -29,6 +29,8 @@ export interface DaemonConfig {
   readonly dial: DialOptions;
   /** SO_KEEPALIVE on accepted sockets too (off with -j). */
   readonly keepAlive: boolean;
+  /** Initial keepalive delay for accepted sockets, ms (0 = OS default). */
+  readonly keepAliveDelayMs?: number;
   /** ms to wait for connections on shutdown; 0 = no limit. */
   readonly shutdownTimeoutMs: number;
 }
@@ -163,7 +165,8 @@ export class Daemon {
           : `${s.remoteAddress}:${s.remotePort}`;
     const mode = this.#cfg.tunnel.mode;
     const log = this.#deps.log.child({ conn: id, peer, mode });
-    if (s.remoteAddress !== undefined) tuneSocket(s, this.#cfg.keepAlive);
+    if (s.remoteAddress !== undefined)
+      tuneSocket(s, this.#cfg.keepAlive, this.#cfg.keepAliveDelayMs);
     const { engine, keyring, resolver, metrics, pool } = this.#deps;
     const t = new Tunnel(s, id, peer, this.#cfg.tunnel, {
       engine,

@@ -9,6 +9,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
 import { zeroize } from '../crypto/bytes.js';
 import type { EphemeralKey } from '../crypto/dh.js';
@@ -32,6 +33,12 @@ export interface TunnelConfig {
   readonly requirePfs: boolean;
   /** -o in ms: connect + handshake must finish within it. */
   readonly timeoutMs: number;
+  /** --idle-timeout in ms (0 = off): drop when neither direction has moved a byte for this long. */
+  readonly idleTimeoutMs?: number;
+  /** --half-close-timeout in ms (0 = off): after one direction ends, the other must end within it. */
+  readonly halfCloseTimeoutMs?: number;
+  /** --max-conn-lifetime in ms (0 = off): drop an established tunnel this long after it opened. */
+  readonly maxLifetimeMs?: number;
 }
 
 /** What a tunnel is handed (ghostunnel-style injection; no globals). */
@@ -70,7 +77,7 @@ export class Tunnel {
   readonly #started = Date.now();
   readonly #abort = new AbortController();
   #resolveDone!: () => void;
-  #plain: Socket | null = null;
+  #plain: Duplex | null = null;
   #enc: Socket | null = null;
   #open = 0;
   #hs: Handshake | null = null;
@@ -84,10 +91,19 @@ export class Tunnel {
   #framer = new PacketFramer();
   #rest: Buffer | null = null;
   #sealed = 0;
-  readonly #waiting = new Set<Socket>();
+  readonly #waiting = new Set<Duplex>();
+  #lastActivity = 0;
+  #idleTimer: NodeJS.Timeout | null = null;
+  #lifeTimer: NodeJS.Timeout | null = null;
+  #halfTimer: NodeJS.Timeout | null = null;
+  #ends = 0;
   #opened = 0;
 
-  constructor(accepted: Socket, id: number, peer: string, cfg: TunnelConfig, deps: TunnelDeps) {
+  /**
+   * `accepted` is the socket the daemon accepted: the plaintext leg for -e, the encrypted leg for
+   * -d. (For the stdio client, the plaintext leg may be any Duplex, e.g. stdin + stdout.)
+   */
+  constructor(accepted: Duplex, id: number, peer: string, cfg: TunnelConfig, deps: TunnelDeps) {
     this.id = id;
     this.peer = peer;
     this.#cfg = cfg;
@@ -96,7 +112,7 @@ export class Tunnel {
       this.#resolveDone = r;
     });
     if (cfg.mode === 'encrypt') this.#attach('plain', accepted);
-    else this.#attach('enc', accepted);
+    else this.#attach('enc', accepted as Socket);
   }
 
   /** Begin: arm the -o timer, dial the other leg, and start the handshake. */
@@ -142,14 +158,24 @@ export class Tunnel {
     };
   }
 
+  /** Why the connection was dropped, or null if it ended cleanly (or is still open). */
+  get error(): string | null {
+    return this.#error;
+  }
+
+  /** True once both legs were connected and keyed. */
+  get established(): boolean {
+    return this.#established;
+  }
+
   /** Cut the connection now (shutdown timeout, lifetime limits). */
   abort(reason: string): void {
     this.#drop(reason);
   }
 
-  #attach(leg: Leg, s: Socket): void {
+  #attach(leg: Leg, s: Duplex): void {
     if (leg === 'plain') this.#plain = s;
-    else this.#enc = s;
+    else this.#enc = s as Socket;
     this.#open++;
     s.on('error', (err: NodeJS.ErrnoException) => this.#onSocketError(leg, err));
     s.on('close', () => {
@@ -219,11 +245,18 @@ export class Tunnel {
     const enc = this.#enc!;
     this.#deps.metrics.connectionOpened();
     this.#deps.log.info({ setup_ms: Date.now() - this.#started }, 'connection established');
+    this.#armTimers();
+    const sealDir = this.#cfg.mode === 'encrypt' ? 'up' : 'down';
     plain.on('data', (chunk: Buffer) => {
       this.#sealed += chunk.length;
+      this.#lastActivity = Date.now();
+      this.#deps.metrics.bytesTransferred(sealDir, chunk.length);
       if (!enc.write(this.#sealer!.seal(chunk))) this.#backpressure(plain, enc);
     });
-    plain.on('end', () => enc.end());
+    plain.on('end', () => {
+      this.#onHalfClose();
+      enc.end();
+    });
     if (this.#rest) {
       const rest = this.#rest;
       this.#rest = null;
@@ -233,8 +266,44 @@ export class Tunnel {
     enc.resume();
   }
 
+  #armTimers(): void {
+    const { idleTimeoutMs = 0, maxLifetimeMs = 0 } = this.#cfg;
+    this.#lastActivity = Date.now();
+    if (maxLifetimeMs > 0)
+      this.#lifeTimer = setTimeout(() => {
+        this.#deps.log.info(
+          { limit_s: maxLifetimeMs / 1000 },
+          'closing: --max-conn-lifetime reached',
+        );
+        this.#drop('max connection lifetime');
+      }, maxLifetimeMs);
+    if (idleTimeoutMs > 0) {
+      const check = (): void => {
+        const idle = Date.now() - this.#lastActivity;
+        if (idle < idleTimeoutMs) {
+          this.#idleTimer = setTimeout(check, idleTimeoutMs - idle);
+          return;
+        }
+        this.#deps.log.info({ idle_s: idle / 1000 }, 'closing: --idle-timeout reached');
+        this.#drop('idle timeout');
+      };
+      this.#idleTimer = setTimeout(check, idleTimeoutMs);
+    }
+  }
+
+  /** One direction has ended; with --half-close-timeout, the other must follow in time. */
+  #onHalfClose(): void {
+    const ms = this.#cfg.halfCloseTimeoutMs ?? 0;
+    if (++this.#ends === 2 && this.#halfTimer) clearTimeout(this.#halfTimer);
+    if (this.#ends !== 1 || ms <= 0) return;
+    this.#halfTimer = setTimeout(() => {
+      this.#deps.log.info({ limit_s: ms / 1000 }, 'closing: --half-close-timeout reached');
+      this.#drop('half-close timeout');
+    }, ms);
+  }
+
   /** `from` must wait until `to` drains (a slow reader slows the writer). */
-  #backpressure(from: Socket, to: Socket): void {
+  #backpressure(from: Duplex, to: Duplex): void {
     if (this.#waiting.has(from)) return;
     this.#waiting.add(from);
     from.pause();
@@ -252,10 +321,13 @@ export class Tunnel {
       return;
     }
     const plain = this.#plain!;
+    this.#lastActivity = Date.now();
+    const openDir = this.#cfg.mode === 'encrypt' ? 'down' : 'up';
     for (const batch of this.#framer.push(chunk)) {
       const r = this.#opener!.open(batch);
       if (r.plain.length > 0) {
         this.#opened += r.plain.length;
+        this.#deps.metrics.bytesTransferred(openDir, r.plain.length);
         if (!plain.write(r.plain)) this.#backpressure(this.#enc!, plain);
       }
       if (r.failure !== undefined) {
@@ -284,6 +356,7 @@ export class Tunnel {
       );
       this.#framer.reset();
     }
+    this.#onHalfClose();
     this.#plain!.end();
   }
 
@@ -326,7 +399,8 @@ export class Tunnel {
   }
 
   #finish(): void {
-    if (this.#timer) clearTimeout(this.#timer);
+    for (const t of [this.#timer, this.#idleTimer, this.#lifeTimer, this.#halfTimer])
+      if (t) clearTimeout(t);
     this.#timer = null;
     this.#closing = true;
     this.#hs?.destroy();

@@ -1,8 +1,8 @@
 /**
  * What the pipe layer reports, as an interface handed in by the daemon (ghostunnel's
  * LiveMetrics/NilMetrics pattern): no module-level singletons, a no-op version for tests.
- * Implementations must be cheap: these are called on connection events, never per packet
- * (byte counts are reported once, when a connection closes).
+ * Implementations must be cheap: apart from bytesTransferred (a counter increment per socket
+ * read), they are called on connection events only, never per packet.
  */
 
 /** Why an accepted connection was turned away before a tunnel was set up. */
@@ -23,6 +23,11 @@ export interface Metrics {
   connectionAccepted(): void;
   connectionRejected(reason: RejectReason): void;
   connectionOpened(): void;
+  /**
+   * Plaintext bytes moved: 'up' flows from the -e side's clients towards the target, 'down' back.
+   * Called once per socket read.
+   */
+  bytesTransferred(direction: 'up' | 'down', n: number): void;
   /** A tunnel ended. `up`: plaintext bytes from the -e side's clients towards the target. */
   connectionClosed(up: number, down: number, seconds: number, error: string | null): void;
   handshakeFailed(reason: HandshakeFailure): void;
@@ -36,6 +41,7 @@ export const nilMetrics: Metrics = {
   connectionAccepted() {},
   connectionRejected() {},
   connectionOpened() {},
+  bytesTransferred() {},
   connectionClosed() {},
   handshakeFailed() {},
   handshakeCompleted() {},

@@ -1,0 +1,135 @@
+/**
+ * `cloakpipe spipe`: the stdio client (spiped's spipe). Joins standard input and output to a
+ * `-d` end, so it works as an SSH ProxyCommand:
+ *     ssh -o ProxyCommand='cloakpipe spipe -t %h:8022 -k ~/.ssh/spiped.key' host
+ * EOF on stdin becomes a half-close. Logs go to stderr (stdout carries the data).
+ * Exit status: 0 when the session ended cleanly, 1 on a usage, key, connect or handshake error.
+ */
+import { Duplex } from 'node:stream';
+import yargs from 'yargs';
+import { getEngine } from '../crypto/engines.js';
+import { KeyFileError, loadKeyFile } from '../crypto/keyfile.js';
+import { zeroize } from '../crypto/bytes.js';
+import { generateEphemeralKey } from '../crypto/dh.js';
+import { createLogger, type LogLevel, LOG_LEVELS } from '../daemon/observe.js';
+import { AddressError, parseAddress } from '../pipe/address.js';
+import { Tunnel } from '../pipe/connection.js';
+import { dial } from '../pipe/dial.js';
+import { nilMetrics } from '../pipe/metrics.js';
+import { resolveAddress } from '../pipe/resolver.js';
+import { parseBind } from './bind.js';
+
+interface SpipeArgs {
+  t?: string;
+  k?: string;
+  f?: boolean;
+  g?: boolean;
+  j?: boolean;
+  o: number;
+  b?: string;
+  'log-level': string;
+}
+
+function fail(msg: string, usage = true): number {
+  process.stderr.write(`cloakpipe spipe: ${msg}\n`);
+  if (usage)
+    process.stderr.write(
+      'usage: cloakpipe spipe -t <target> -k <key file> [-f | -g] [-j] [-o <timeout s>] [-b <bind addr>]\n',
+    );
+  return 1;
+}
+
+/** Run the stdio client with `argv` (after the word `spipe`); resolves with the exit code. */
+export async function spipe(argv: string[]): Promise<number> {
+  let failed: string | null = null;
+  const parser = yargs(argv)
+    .scriptName('cloakpipe spipe')
+    .usage(
+      "cloakpipe spipe -t <target> -k <key file> [-f | -g] [-j] [-o <timeout s>]\n\nConnect standard input and output to a cloakpipe/spiped -d end (like spiped's spipe).",
+    )
+    .parserConfiguration({ 'boolean-negation': false })
+    .options({
+      t: {
+        alias: 'target',
+        type: 'string',
+        describe: 'Address of the -d end: host:port, [IP]:port or /unix/path',
+      },
+      k: {
+        alias: 'key',
+        type: 'string',
+        describe: 'Key file (- for stdin is not possible here: stdin carries data)',
+      },
+      f: { alias: 'fast', type: 'boolean', describe: 'No forward secrecy (y = 1)' },
+      g: { alias: 'require-pfs', type: 'boolean', describe: 'Refuse a -d end that runs -f' },
+      j: { alias: 'no-keepalive', type: 'boolean', describe: 'Disable SO_KEEPALIVE' },
+      o: {
+        alias: 'timeout',
+        type: 'number',
+        default: 5,
+        describe: 'Seconds for connect + handshake',
+      },
+      b: { alias: 'bind', type: 'string', describe: 'Local address for the outgoing connection' },
+      'log-level': {
+        type: 'string',
+        choices: LOG_LEVELS,
+        default: 'warn',
+        describe: 'Log level (logs go to stderr)',
+      },
+    })
+    .version(false)
+    .help('help')
+    .strict()
+    .exitProcess(false)
+    .fail((msg: string | null, err: Error | null) => {
+      failed = msg ?? err?.message ?? 'invalid arguments';
+    });
+  const a = (await parser.parseAsync()) as unknown as SpipeArgs & { help?: boolean };
+  if (failed !== null) return fail(failed);
+  if (a.help) return 0;
+  if (!a.t) return fail('missing -t <target>');
+  if (!a.k) return fail('missing -k <key file>');
+  if (a.k === '-') return fail('-k - is not possible: standard input carries the data');
+  if (a.f && a.g) return fail('-f and -g are mutually exclusive');
+  let bind: { address: string; port: number } | null = null;
+  let endpoints: Awaited<ReturnType<typeof resolveAddress>>;
+  try {
+    bind = a.b === undefined ? null : parseBind(a.b);
+    endpoints = await resolveAddress(parseAddress(a.t));
+  } catch (err) {
+    return fail((err as Error).message, err instanceof AddressError);
+  }
+  const log = createLogger(a['log-level'] as LogLevel, 2);
+  let key: Uint8Array;
+  try {
+    const loaded = loadKeyFile(a.k);
+    for (const w of loaded.warnings) log.warn({ keyFile: a.k }, `WARNING: ${w}`);
+    key = loaded.key;
+  } catch (err) {
+    if (err instanceof KeyFileError) return fail(err.message, false);
+    throw err;
+  }
+  const stdio = Duplex.from({ readable: process.stdin, writable: process.stdout });
+  const tunnel = new Tunnel(
+    stdio,
+    1,
+    'stdio',
+    { mode: 'encrypt', noPfs: a.f === true, requirePfs: a.g === true, timeoutMs: a.o * 1000 },
+    {
+      engine: getEngine('node'),
+      keys: () => [key],
+      ephemeral: generateEphemeralKey,
+      dial: (signal) =>
+        dial(
+          endpoints,
+          { keepAlive: !a.j, localAddress: bind?.address, localPort: bind?.port },
+          signal,
+        ),
+      metrics: nilMetrics,
+      log: log.child({ mode: 'spipe' }),
+    },
+  );
+  tunnel.start();
+  await tunnel.done;
+  zeroize(key);
+  return tunnel.error === null && tunnel.established ? 0 : 1;
+}

@@ -1,0 +1,62 @@
+/**
+ * The optional operations endpoint (--metrics): GET /metrics (Prometheus text), /healthz (the
+ * process is alive and its event loop answers), /readyz (listening and not draining; with
+ * --ready-probe, the target also accepts a TCP connection). Off unless asked for.
+ */
+import { createServer, type Server } from 'node:http';
+import type { Logger } from 'pino';
+import type { PromMetrics } from './prom.js';
+
+/** What /readyz asks. */
+export interface Readiness {
+  /** Listening and not draining. */
+  ready(): boolean;
+  /** Optional deeper check (target reachable); resolves to an error text or null. */
+  probe?: () => Promise<string | null>;
+}
+
+/** Start the HTTP endpoint on host:port; rejects with the OS error if it cannot listen. */
+export async function startOpsServer(
+  host: string,
+  port: number,
+  metrics: PromMetrics,
+  readiness: Readiness,
+  log: Logger,
+): Promise<Server> {
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    const reply = (code: number, body: string, type = 'text/plain; charset=utf-8'): void => {
+      res.writeHead(code, { 'content-type': type, 'cache-control': 'no-store' });
+      res.end(body);
+    };
+    if (req.method !== 'GET' && req.method !== 'HEAD') return reply(405, 'method not allowed\n');
+    if (path === '/healthz') return reply(200, 'ok\n');
+    if (path === '/readyz') {
+      if (!readiness.ready()) return reply(503, 'not ready: not listening or draining\n');
+      if (!readiness.probe) return reply(200, 'ready\n');
+      void readiness
+        .probe()
+        .then((err) => (err === null ? reply(200, 'ready\n') : reply(503, `not ready: ${err}\n`)));
+      return;
+    }
+    if (path === '/metrics') {
+      void metrics.registry.metrics().then(
+        (text) => reply(200, text, metrics.registry.contentType),
+        (err: Error) => reply(500, `metrics failed: ${err.message}\n`),
+      );
+      return;
+    }
+    reply(404, 'not found: try /metrics, /healthz or /readyz\n');
+  });
+  server.keepAliveTimeout = 5000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.removeListener('error', reject);
+      resolve();
+    });
+  });
+  server.on('error', (err) => log.warn({ err: err.message }, 'metrics endpoint error'));
+  server.unref();
+  return server;
+}
