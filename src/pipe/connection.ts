@@ -19,6 +19,14 @@ import { NONCE_LEN } from '../crypto/sizes.js';
 import { PROTOCOL_ERROR_TEXT, ProtocolError, type ProtocolErrorCode } from '../protocol/errors.js';
 import { PacketFramer } from '../protocol/framer.js';
 import { Handshake } from '../protocol/handshake.js';
+import {
+  encodeRouteReply,
+  encodeRouteRequest,
+  parseRouteReply,
+  parseRouteRequest,
+  type Route,
+  RouteLineReader,
+} from '../protocol/route.js';
 import type { HandshakeFailure, Metrics } from './metrics.js';
 
 /** -e (accept plaintext, dial encrypted; handshake client) or -d (the reverse; handshake server). */
@@ -53,6 +61,40 @@ export interface TunnelDeps {
   readonly metrics: Metrics;
   /** This connection's child logger ({conn, peer, mode} already bound). */
   readonly log: Logger;
+  /** Cluster mode only. */
+  readonly routing?: TunnelRouting;
+}
+
+/**
+ * Watches a tunnel's plaintext (cluster mode): `up` sees what the client sends (and returns what to
+ * forward), `down` sees what comes back and may rewrite it; a Promise from `down` holds the
+ * stream (in order) until it settles, e.g. while listeners for new nodes are opened. A rejected
+ * Promise or a thrown error drops the connection with its message as the reason.
+ */
+export interface StreamFilter {
+  up(chunk: Buffer): Buffer;
+  down(chunk: Buffer): Buffer[] | Promise<Buffer[]>;
+}
+
+/** A route request refused by -d (not a cluster member, or malformed). */
+export class RouteRefused extends Error {
+  constructor(readonly reason: string) {
+    super(reason);
+    this.name = 'RouteRefused';
+  }
+}
+
+/** Cluster-mode hooks; absent in plain mode, which keeps the stream spiped-compatible. */
+export interface TunnelRouting {
+  /** -e: the node this connection is for; sent first, and -d's answer read before any reply. */
+  readonly route?: Route;
+  /**
+   * -d: dial the node a client's route line names, instead of TunnelDeps.dial. Rejects with
+   * RouteRefused when the node is not allowed, or with a dial error.
+   */
+  readonly serve?: (route: Route, signal: AbortSignal) => Promise<Socket>;
+  /** -e: request tracking and reply rewriting. */
+  readonly filter?: StreamFilter;
 }
 
 /** A snapshot of a live connection, for shutdown reports. */
@@ -97,6 +139,16 @@ export class Tunnel {
   #lifeTimer: NodeJS.Timeout | null = null;
   #halfTimer: NodeJS.Timeout | null = null;
   #ends = 0;
+  /** -d cluster: reading the client's route line. */
+  #routeReader: RouteLineReader | null = null;
+  /** -d cluster: route read, target being dialled; plaintext held meanwhile. */
+  #routeHeld: Buffer[] | null = null;
+  /** -e cluster: reading -d's answer to our route line. */
+  #ackReader: RouteLineReader | null = null;
+  /** Replies held while the filter works on an earlier one. */
+  #downQueue: Buffer[] = [];
+  #downBusy = false;
+  #endAfterDown = false;
   #opened = 0;
 
   /**
@@ -119,7 +171,13 @@ export class Tunnel {
   start(): void {
     this.#timer = setTimeout(() => this.#failHandshake('ETIMEDOUT'), this.#cfg.timeoutMs);
     if (this.#cfg.mode === 'decrypt') this.#beginHandshake();
-    this.#deps.dial(this.#abort.signal).then(
+    if (this.#cfg.mode === 'decrypt' && this.#deps.routing?.serve) return; // dial once routed
+    this.#connectOther(this.#deps.dial(this.#abort.signal));
+  }
+
+  /** Attach the dialled leg when `dialling` settles (or report why it failed). */
+  #connectOther(dialling: Promise<Socket>): void {
+    dialling.then(
       (s) => {
         if (this.#closing) {
           s.destroy();
@@ -132,6 +190,7 @@ export class Tunnel {
       },
       (err: Error & { code?: string }) => {
         if (this.#closing) return;
+        if (err instanceof RouteRefused) return this.#refuseRoute(err.reason);
         const code = err.code ?? 'EIO';
         this.#deps.metrics.targetConnectFailed(code);
         if (code === 'ETIMEDOUT') return this.#failHandshake('ETIMEDOUT');
@@ -231,7 +290,13 @@ export class Tunnel {
       { keyIndex: step.done.keyIndex, pfs: !step.done.noPfs },
       'handshake complete',
     );
+    if (this.#deps.routing?.serve) this.#routeReader = new RouteLineReader();
     if (step.rest.length > 0) this.#rest = Buffer.from(step.rest);
+    if (this.#routeReader && this.#rest) {
+      const rest = this.#rest;
+      this.#rest = null;
+      this.#openPackets(rest);
+    }
     this.#maybeEstablish();
   }
 
@@ -247,23 +312,39 @@ export class Tunnel {
     this.#deps.log.info({ setup_ms: Date.now() - this.#started }, 'connection established');
     this.#armTimers();
     const sealDir = this.#cfg.mode === 'encrypt' ? 'up' : 'down';
+    const routing = this.#deps.routing;
+    if (routing?.route) {
+      enc.write(this.#sealer!.seal(encodeRouteRequest(routing.route)));
+      this.#ackReader = new RouteLineReader();
+    }
+    if (routing?.serve) enc.write(this.#sealer!.seal(encodeRouteReply(null)));
+    const filter = routing?.filter;
     plain.on('data', (chunk: Buffer) => {
       this.#sealed += chunk.length;
       this.#lastActivity = Date.now();
       this.#deps.metrics.bytesTransferred(sealDir, chunk.length);
-      if (!enc.write(this.#sealer!.seal(chunk))) this.#backpressure(plain, enc);
+      let out: Buffer;
+      try {
+        out = filter ? filter.up(chunk) : chunk;
+      } catch (err) {
+        return this.#filterFailed(err);
+      }
+      if (!enc.write(this.#sealer!.seal(out))) this.#backpressure(plain, enc);
     });
     plain.on('end', () => {
       this.#onHalfClose();
       enc.end();
     });
+    const held = this.#routeHeld;
+    this.#routeHeld = null;
+    for (const b of held ?? []) this.#onPlainDown(b);
     if (this.#rest) {
       const rest = this.#rest;
       this.#rest = null;
       this.#openPackets(rest);
     }
     plain.resume();
-    enc.resume();
+    if (!this.#downBusy && !this.#waiting.has(enc)) enc.resume();
   }
 
   #armTimers(): void {
@@ -314,13 +395,12 @@ export class Tunnel {
   }
 
   #openPackets(chunk: Buffer): void {
-    if (!this.#established) {
+    if (!this.#established && this.#routeReader === null && this.#routeHeld === null) {
       // Keyed but the target leg is not up yet (-d dials in parallel): hold the bytes.
       this.#rest = this.#rest ? Buffer.concat([this.#rest, chunk]) : Buffer.from(chunk);
       this.#enc!.pause();
       return;
     }
-    const plain = this.#plain!;
     this.#lastActivity = Date.now();
     const openDir = this.#cfg.mode === 'encrypt' ? 'down' : 'up';
     for (const batch of this.#framer.push(chunk)) {
@@ -328,7 +408,8 @@ export class Tunnel {
       if (r.plain.length > 0) {
         this.#opened += r.plain.length;
         this.#deps.metrics.bytesTransferred(openDir, r.plain.length);
-        if (!plain.write(r.plain)) this.#backpressure(this.#enc!, plain);
+        this.#onPlainDown(r.plain);
+        if (this.#closing) return;
       }
       if (r.failure !== undefined) {
         const code: ProtocolErrorCode = r.failure === 'bad-mac' ? 'EBADPACKET' : 'EBADLEN';
@@ -337,6 +418,115 @@ export class Tunnel {
         return this.#drop(code);
       }
     }
+  }
+
+  /** Plaintext opened from the encrypted leg, on its way to the plaintext leg. */
+  #onPlainDown(plain: Buffer): void {
+    if (this.#routeReader) return this.#onRouteLine(plain);
+    if (this.#routeHeld) {
+      this.#routeHeld.push(plain);
+      return;
+    }
+    if (this.#ackReader) return this.#onRouteAck(plain);
+    const filter = this.#deps.routing?.filter;
+    if (!filter) return this.#writePlain(plain);
+    if (this.#downBusy) {
+      this.#downQueue.push(plain);
+      return;
+    }
+    let r: Buffer[] | Promise<Buffer[]>;
+    try {
+      r = filter.down(plain);
+    } catch (err) {
+      return this.#filterFailed(err);
+    }
+    if (Array.isArray(r)) {
+      for (const b of r) this.#writePlain(b);
+      return;
+    }
+    this.#downBusy = true;
+    this.#enc!.pause();
+    r.then(
+      (bufs) => {
+        if (this.#closing) return;
+        for (const b of bufs) this.#writePlain(b);
+        this.#downBusy = false;
+        while (!this.#downBusy && this.#downQueue.length > 0 && !this.#closing)
+          this.#onPlainDown(this.#downQueue.shift()!);
+        if (this.#downBusy || this.#closing) return;
+        if (this.#endAfterDown) this.#plain!.end();
+        else if (!this.#waiting.has(this.#enc!)) this.#enc!.resume();
+      },
+      (err: unknown) => this.#filterFailed(err),
+    );
+  }
+
+  #writePlain(b: Buffer): void {
+    if (b.length > 0 && !this.#plain!.write(b)) this.#backpressure(this.#enc!, this.#plain!);
+  }
+
+  #filterFailed(err: unknown): void {
+    const reason = err instanceof Error ? err.message : String(err);
+    this.#deps.log.warn({ reason }, `dropping connection: ${reason}`);
+    this.#drop(reason);
+  }
+
+  /** -d cluster: the client's first line names the node to dial. */
+  #onRouteLine(plain: Buffer): void {
+    const r = this.#routeReader!.push(plain);
+    if (r.kind === 'more') return;
+    this.#routeReader = null;
+    if (r.kind === 'foreign') {
+      this.#deps.metrics.handshakeFailed('EPEERMODE');
+      this.#deps.log.error(
+        { reason: 'EPEERMODE', head: r.head },
+        'misconfiguration: the peer sent no cluster route header; this end runs --cluster but the ' +
+          '-e end does not (start both ends with --cluster, or neither)',
+      );
+      return this.#drop('no route header');
+    }
+    const route = parseRouteRequest(r.line);
+    if (route === null) return this.#refuseRoute('malformed route line');
+    this.#routeHeld = r.rest.length > 0 ? [Buffer.from(r.rest)] : [];
+    this.#enc!.pause();
+    this.#deps.log.debug({ route: `${route.host}:${route.port}` }, 'route requested');
+    this.#connectOther(this.#deps.routing!.serve!(route, this.#abort.signal));
+  }
+
+  /** -d cluster: tell the client no, then close. */
+  #refuseRoute(reason: string): void {
+    this.#deps.log.warn({ reason: 'EROUTE', detail: reason }, `route refused: ${reason}`);
+    const enc = this.#enc!;
+    this.#closing = true;
+    this.#error = `route refused: ${reason}`;
+    if (this.#timer) clearTimeout(this.#timer);
+    enc.end(this.#sealer!.seal(encodeRouteReply(reason)));
+    setTimeout(() => enc.destroy(), 2000).unref();
+  }
+
+  /** -e cluster: -d's answer to our route line. */
+  #onRouteAck(plain: Buffer): void {
+    const r = this.#ackReader!.push(plain);
+    if (r.kind === 'more') return;
+    this.#ackReader = null;
+    if (r.kind === 'foreign') {
+      this.#deps.log.error(
+        { reason: 'EPEERMODE', answer: r.head },
+        'misconfiguration: this end runs --cluster but the -d end does not (a plain cloakpipe -d or ' +
+          'spiped passed our route header to its target, which answered as shown); start the -d end with --cluster',
+      );
+      return this.#drop('peer is not in cluster mode');
+    }
+    const refusal = parseRouteReply(r.line);
+    if (refusal !== null) {
+      const why = refusal ?? 'malformed answer';
+      this.#deps.log.warn(
+        { reason: 'EROUTE', detail: why },
+        `the -d end refused the route: ${why}`,
+      );
+      return this.#drop(`route refused: ${why}`);
+    }
+    if (r.rest.length > 0) this.#onPlainDown(Buffer.from(r.rest));
   }
 
   #onEncEnd(): void {
@@ -357,7 +547,8 @@ export class Tunnel {
       this.#framer.reset();
     }
     this.#onHalfClose();
-    this.#plain!.end();
+    if (this.#downBusy) this.#endAfterDown = true;
+    else this.#plain!.end();
   }
 
   #onEarlyClose(leg: Leg): void {

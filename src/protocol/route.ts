@@ -1,0 +1,93 @@
+/**
+ * cloakpipe's cluster route header (version 1), sent inside the encrypted stream right after the
+ * handshake, only between two `--cluster` ends. Plain mode never sends it, so plain mode stays
+ * byte-compatible with spiped.
+ *
+ *   -e → -d   CLOAKPIPE/1 ROUTE <host> <port>\r\n     the cluster node this connection is for
+ *   -d → -e   CLOAKPIPE/1 OK\r\n                      dialled; Redis bytes follow
+ *             CLOAKPIPE/1 REFUSED <reason>\r\n        not a member of the cluster (connection ends)
+ *
+ * `<host>` is the node's address as the cluster reports it (IPv6 unbracketed, a host name, or
+ * `-` for the seed given to -d with -t). The line is ASCII, at most ROUTE_MAX_LINE bytes, and
+ * distinct from any Redis request a plain -e could send first, so either misconfiguration is
+ * recognised: a plain -d (or spiped) forwards the header to Redis, which answers `-ERR unknown
+ * command`, and a `--cluster -d` that receives Redis bytes instead of a header says so.
+ */
+
+/** Prefix shared by every route line. */
+export const ROUTE_MAGIC = 'CLOAKPIPE/1 ';
+/** Longest route line accepted, CRLF included. */
+export const ROUTE_MAX_LINE = 300;
+/** The host name meaning "the seed node -d was started with". */
+export const SEED_HOST = '-';
+
+/** A route request: which node. */
+export interface Route {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** The request line for `route`. */
+export function encodeRouteRequest(route: Route): Buffer {
+  if (!/^[^\s]{1,255}$/.test(route.host)) throw new TypeError(`bad route host '${route.host}'`);
+  return Buffer.from(`${ROUTE_MAGIC}ROUTE ${route.host} ${route.port}\r\n`, 'latin1');
+}
+
+/** The -d answer: OK, or REFUSED with a short reason (no spaces needed; trimmed to fit). */
+export function encodeRouteReply(refusal: string | null): Buffer {
+  const text = refusal === null ? 'OK' : `REFUSED ${refusal.replace(/[\r\n]/g, ' ').slice(0, 200)}`;
+  return Buffer.from(`${ROUTE_MAGIC}${text}\r\n`, 'latin1');
+}
+
+/** Outcome of reading one route line from the front of a stream. */
+export type LineRead =
+  | { readonly kind: 'more' }
+  | { readonly kind: 'line'; readonly line: string; readonly rest: Buffer }
+  | { readonly kind: 'foreign'; readonly head: string };
+
+/**
+ * Accumulates the first line of a stream. Reports 'foreign' as soon as the bytes cannot be a route
+ * line (they do not start with ROUTE_MAGIC, or no CRLF within ROUTE_MAX_LINE), so a misconfigured
+ * peer is recognised without waiting for a timeout.
+ */
+export class RouteLineReader {
+  #buf: Buffer = Buffer.alloc(0);
+
+  /** Feed bytes; never throws. */
+  push(chunk: Buffer): LineRead {
+    this.#buf = this.#buf.length === 0 ? chunk : Buffer.concat([this.#buf, chunk]);
+    const b = this.#buf;
+    const n = Math.min(b.length, ROUTE_MAGIC.length);
+    if (b.subarray(0, n).toString('latin1') !== ROUTE_MAGIC.slice(0, n)) return this.#foreign();
+    const end = b.indexOf('\r\n');
+    if (end < 0) return b.length >= ROUTE_MAX_LINE ? this.#foreign() : { kind: 'more' };
+    const line = b.subarray(0, end).toString('latin1');
+    const rest = b.subarray(end + 2);
+    this.#buf = Buffer.alloc(0);
+    return { kind: 'line', line, rest };
+  }
+
+  #foreign(): LineRead {
+    const head = this.#buf
+      .subarray(0, 40)
+      .toString('latin1')
+      .replace(/[^\x20-\x7e]/g, '.');
+    return { kind: 'foreign', head };
+  }
+}
+
+/** Parse a request line; null if malformed. */
+export function parseRouteRequest(line: string): Route | null {
+  const m = /^CLOAKPIPE\/1 ROUTE (\S{1,255}) ([0-9]{1,5})$/.exec(line);
+  if (!m) return null;
+  const port = Number(m[2]);
+  if (port < 1 || port > 65535) return null;
+  return { host: m[1]!, port };
+}
+
+/** Parse a reply line: null = OK, a string = the refusal reason, undefined = malformed. */
+export function parseRouteReply(line: string): string | null | undefined {
+  if (line === `${ROUTE_MAGIC}OK`) return null;
+  if (line.startsWith(`${ROUTE_MAGIC}REFUSED `)) return line.slice(`${ROUTE_MAGIC}REFUSED `.length);
+  return undefined;
+}
