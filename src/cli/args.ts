@@ -181,6 +181,29 @@ export const TUNNEL_OPTIONS = {
     group: 'Operations:',
     describe: '/readyz also checks that the target accepts a TCP connection',
   },
+  cluster: {
+    type: 'boolean',
+    group: 'Redis Cluster:',
+    describe: 'Cluster-aware mode (both ends): one tunnel pair fronts a whole Redis Cluster',
+  },
+  'cluster-ports': {
+    type: 'string',
+    group: 'Redis Cluster:',
+    describe:
+      '-e: local ports for node listeners, A-B (default: the 64 ports after the -s port; OS-chosen if -s uses port 0)',
+  },
+  'advertise-host': {
+    type: 'string',
+    group: 'Redis Cluster:',
+    describe:
+      '-e: host written into rewritten replies (default: the -s host; 0.0.0.0 → 127.0.0.1, :: → ::1)',
+  },
+  'cluster-refresh': {
+    type: 'number',
+    default: 10,
+    group: 'Redis Cluster:',
+    describe: '-d: seconds between CLUSTER NODES queries that refresh the member allow-list',
+  },
   'dh-pool': {
     type: 'number',
     default: 4,
@@ -219,6 +242,10 @@ export interface TunnelArgs {
   'keepalive-delay': number;
   metrics?: string;
   'ready-probe'?: boolean;
+  cluster?: boolean;
+  'cluster-ports'?: string;
+  'advertise-host'?: string;
+  'cluster-refresh': number;
 }
 
 /** A usage error: print it with the usage text on stderr and exit 1. */
@@ -234,6 +261,15 @@ function nonNegative(name: string, v: number, integer: boolean): void {
     throw new UsageError(
       `${name} must be a non-negative ${integer ? 'integer' : 'number'}, got ${v}`,
     );
+}
+
+/** `A-B` → {from, to}, or null when malformed. */
+export function parsePortRange(text: string): { from: number; to: number } | null {
+  const m = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(text);
+  if (!m) return null;
+  const from = Number(m[1]);
+  const to = Number(m[2]);
+  return from >= 1 && from <= to && to <= 65535 ? { from, to } : null;
 }
 
 /** Cross-flag rules yargs cannot express alone (spiped main.c's sanity checks). */
@@ -265,6 +301,14 @@ export function checkTunnelArgs(a: TunnelArgs): true {
   if (a.r === 0) throw new UsageError('-r must be at least 1 (use -R to never re-resolve)');
   nonNegative('--shutdown-timeout', a['shutdown-timeout'], false);
   nonNegative('--dh-pool', a['dh-pool'], true);
+  if (!a.cluster && (a['cluster-ports'] !== undefined || a['advertise-host'] !== undefined))
+    throw new UsageError('--cluster-ports and --advertise-host need --cluster');
+  if (a.cluster && a.d && (a['cluster-ports'] !== undefined || a['advertise-host'] !== undefined))
+    throw new UsageError('--cluster-ports and --advertise-host are for the -e end');
+  if (a['cluster-ports'] !== undefined && parsePortRange(a['cluster-ports']) === null)
+    throw new UsageError(
+      `--cluster-ports ${a['cluster-ports']}: expected A-B with 1 ≤ A ≤ B ≤ 65535`,
+    );
   if (a['ready-probe'] && a.metrics === undefined)
     throw new UsageError('--ready-probe needs --metrics');
   for (const f of [

@@ -10,13 +10,24 @@ import { generateKeyFile, KeyFileError } from '../crypto/keyfile.js';
 import { KeyRing } from '../daemon/keyring.js';
 import { CounterMetrics, createLogger, type LogLevel, teeMetrics } from '../daemon/observe.js';
 import { EphemeralPool } from '../daemon/pool.js';
+import { clusterDecrypt, clusterEncrypt, nilClusterMetrics } from '../daemon/cluster.js';
 import { startOpsServer } from '../daemon/http.js';
-import { PromMetrics } from '../daemon/prom.js';
+import { type ClusterMetrics, PromMetrics } from '../daemon/prom.js';
 import { Daemon } from '../daemon/server.js';
 import { AddressError, type Address, formatAddress, parseAddress } from '../pipe/address.js';
-import { dial } from '../pipe/dial.js';
+import type { Socket } from 'node:net';
+import type { TunnelRouting } from '../pipe/connection.js';
+import { type DialOptions, dial } from '../pipe/dial.js';
+import type { Route } from '../protocol/route.js';
 import { Resolver } from '../pipe/resolver.js';
-import { buildParser, checkTunnelArgs, type TunnelArgs, UsageError, VERSION } from './args.js';
+import {
+  buildParser,
+  checkTunnelArgs,
+  parsePortRange,
+  type TunnelArgs,
+  UsageError,
+  VERSION,
+} from './args.js';
 import { parseBind } from './bind.js';
 import { spipe } from './spipe.js';
 
@@ -126,6 +137,57 @@ async function probeTarget(resolver: Resolver, timeoutMs: number): Promise<strin
   }
 }
 
+/** Cluster-mode pieces, by end. */
+interface ClusterSetup {
+  readonly routing: (route: Route | null) => TunnelRouting;
+  readonly close: () => void;
+}
+
+/** Build cluster mode for this end; returns a usage error text when the addresses do not fit. */
+function setupCluster(
+  a: TunnelArgs,
+  mode: 'encrypt' | 'decrypt',
+  source: Address,
+  target: Address,
+  resolver: Resolver,
+  dialOptions: DialOptions,
+  log: Logger,
+  metrics: ClusterMetrics,
+  adopt: (s: Socket, r: Route) => void,
+): ClusterSetup | string {
+  if (mode === 'decrypt') {
+    if (target.kind !== 'tcp') return '--cluster -d needs a TCP seed node as -t (host:port)';
+    const d = clusterDecrypt({
+      seed: { host: target.host, port: target.port },
+      seedResolver: resolver,
+      dial: dialOptions,
+      log,
+      metrics,
+      refreshSeconds: a['cluster-refresh'],
+    });
+    return { routing: d.routing, close: () => d.membership.close() };
+  }
+  const srcHost = source.kind === 'tcp' ? source.host : '127.0.0.1';
+  const advertise =
+    a['advertise-host'] ??
+    (srcHost === '0.0.0.0' ? '127.0.0.1' : srcHost === '::' ? '::1' : srcHost);
+  const range =
+    a['cluster-ports'] !== undefined
+      ? parsePortRange(a['cluster-ports'])
+      : source.kind === 'tcp' && source.port > 0
+        ? { from: source.port + 1, to: Math.min(65535, source.port + 64) }
+        : null;
+  const e = clusterEncrypt({
+    bindHost: srcHost,
+    advertiseHost: advertise,
+    ports: range,
+    log,
+    metrics,
+    adopt,
+  });
+  return { routing: e.routing, close: () => e.listeners.close() };
+}
+
 /** Run the program; resolves with the exit code. */
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'keygen') return keygen(argv.slice(1));
@@ -172,7 +234,29 @@ export async function main(argv: string[]): Promise<number> {
   const prom = a.metrics === undefined ? null : new PromMetrics({ mode });
   const metrics = prom ? teeMetrics(counters, prom) : counters;
   const pool = new EphemeralPool(a.f ? 0 : a['dh-pool']);
-  const daemon = new Daemon(
+  const dialOptions = {
+    keepAlive: !a.j,
+    keepAliveDelayMs: a['keepalive-delay'] * 1000,
+    localAddress: bind?.address,
+    localPort: bind?.port,
+  };
+  let cluster: ClusterSetup | null = null;
+  if (a.cluster) {
+    const made = setupCluster(
+      a,
+      mode,
+      source,
+      target,
+      resolver,
+      dialOptions,
+      log,
+      prom ?? nilClusterMetrics,
+      (s, r) => daemon.adopt(s, r),
+    );
+    if (typeof made === 'string') return usageFail(made);
+    cluster = made;
+  }
+  const daemon: Daemon = new Daemon(
     {
       tunnel: {
         mode,
@@ -186,17 +270,20 @@ export async function main(argv: string[]): Promise<number> {
       source,
       target: targetText,
       maxConns: a.n,
-      dial: {
-        keepAlive: !a.j,
-        keepAliveDelayMs: a['keepalive-delay'] * 1000,
-        localAddress: bind?.address,
-        localPort: bind?.port,
-      },
+      dial: dialOptions,
       keepAlive: !a.j,
       keepAliveDelayMs: a['keepalive-delay'] * 1000,
       shutdownTimeoutMs: a['shutdown-timeout'] * 1000,
     },
-    { log, metrics, engine: getEngine(a.crypto as EngineName), keyring, resolver, pool },
+    {
+      log,
+      metrics,
+      engine: getEngine(a.crypto as EngineName),
+      keyring,
+      resolver,
+      pool,
+      ...(cluster ? { routing: cluster.routing, onDrain: cluster.close } : {}),
+    },
   );
   try {
     await daemon.listen();

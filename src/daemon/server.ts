@@ -11,7 +11,8 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { CryptoEngine } from '../crypto/engine.js';
 import { type Address, formatAddress } from '../pipe/address.js';
-import { Tunnel, type TunnelConfig } from '../pipe/connection.js';
+import { Tunnel, type TunnelConfig, type TunnelRouting } from '../pipe/connection.js';
+import type { Route } from '../protocol/route.js';
 import { dial, type DialOptions, tuneSocket } from '../pipe/dial.js';
 import type { Metrics } from '../pipe/metrics.js';
 import type { Resolver } from '../pipe/resolver.js';
@@ -43,6 +44,13 @@ export interface DaemonDeps {
   readonly keyring: KeyRing;
   readonly resolver: Resolver;
   readonly pool: EphemeralPool;
+  /**
+   * Cluster mode: the routing hooks for a connection (`route` is the node a -e node listener
+   * fronts, null on the main listener). Absent in plain mode.
+   */
+  readonly routing?: (route: Route | null) => TunnelRouting;
+  /** Called once when shutdown starts (cluster mode closes its node listeners). */
+  readonly onDrain?: () => void;
 }
 
 /** Queued connections beyond -n wait here (like spiped's kernel backlog) up to this many. */
@@ -54,7 +62,7 @@ export class Daemon {
   readonly #deps: DaemonDeps;
   readonly #server: Server;
   readonly #live = new Set<Tunnel>();
-  readonly #queue: Socket[] = [];
+  readonly #queue: { s: Socket; route: Route | null }[] = [];
   readonly #limitWarn: RateLimitedWarning;
   readonly #acceptWarn: RateLimitedWarning;
   #nextId = 1;
@@ -126,7 +134,15 @@ export class Daemon {
     this.#listening = true;
   }
 
-  #onConnection(s: Socket): void {
+  /**
+   * Serve a connection accepted by another listener (a cluster node listener) under this daemon's
+   * limits, metrics and shutdown.
+   */
+  adopt(s: Socket, route: Route): void {
+    this.#onConnection(s, route);
+  }
+
+  #onConnection(s: Socket, route: Route | null = null): void {
     if (this.#draining) {
       this.#deps.metrics.connectionRejected('draining');
       s.destroy();
@@ -145,17 +161,18 @@ export class Daemon {
         { max_conns: max, queued: this.#queue.length + 1 },
         `connection limit reached (-n ${max}): new connections wait until one closes`,
       );
-      this.#queue.push(s);
+      const entry = { s, route };
+      this.#queue.push(entry);
       s.once('close', () => {
-        const i = this.#queue.indexOf(s);
+        const i = this.#queue.indexOf(entry);
         if (i >= 0) this.#queue.splice(i, 1);
       });
       return;
     }
-    this.#run(s);
+    this.#run(s, route);
   }
 
-  #run(s: Socket): void {
+  #run(s: Socket, route: Route | null): void {
     const id = this.#nextId++;
     const peer =
       s.remoteAddress === undefined
@@ -164,7 +181,11 @@ export class Daemon {
           ? `[${s.remoteAddress}]:${s.remotePort}`
           : `${s.remoteAddress}:${s.remotePort}`;
     const mode = this.#cfg.tunnel.mode;
-    const log = this.#deps.log.child({ conn: id, peer, mode });
+    const log = this.#deps.log.child(
+      route === null
+        ? { conn: id, peer, mode }
+        : { conn: id, peer, mode, node: `${route.host}:${route.port}` },
+    );
     if (s.remoteAddress !== undefined)
       tuneSocket(s, this.#cfg.keepAlive, this.#cfg.keepAliveDelayMs);
     const { engine, keyring, resolver, metrics, pool } = this.#deps;
@@ -175,6 +196,7 @@ export class Daemon {
       dial: (signal) => dial(resolver.endpoints(), this.#cfg.dial, signal),
       metrics,
       log,
+      ...(this.#deps.routing ? { routing: this.#deps.routing(route) } : {}),
     });
     this.#live.add(t);
     log.debug('connection accepted');
@@ -190,9 +212,9 @@ export class Daemon {
     while (!this.#draining && this.#queue.length > 0) {
       const max = this.#cfg.maxConns;
       if (max > 0 && this.#live.size >= max) return;
-      const s = this.#queue.shift()!;
+      const { s, route } = this.#queue.shift()!;
       if (s.destroyed) continue;
-      this.#run(s);
+      this.#run(s, route);
     }
   }
 
@@ -204,7 +226,8 @@ export class Daemon {
     if (this.#draining) return new Promise(() => {});
     this.#draining = true;
     this.#server.close();
-    for (const s of this.#queue.splice(0)) {
+    this.#deps.onDrain?.();
+    for (const { s } of this.#queue.splice(0)) {
       this.#deps.metrics.connectionRejected('draining');
       s.destroy();
     }

@@ -21,6 +21,9 @@ export const ROUTE_MAX_LINE = 300;
 /** The host name meaning "the seed node -d was started with". */
 export const SEED_HOST = '-';
 
+/** The route of connections accepted on the -e end's own -s address: the seed node itself. */
+export const SEED_ROUTE: Route = { host: SEED_HOST, port: 0 };
+
 /** A route request: which node. */
 export interface Route {
   readonly host: string;
@@ -81,7 +84,8 @@ export function parseRouteRequest(line: string): Route | null {
   const m = /^CLOAKPIPE\/1 ROUTE (\S{1,255}) ([0-9]{1,5})$/.exec(line);
   if (!m) return null;
   const port = Number(m[2]);
-  if (port < 1 || port > 65535) return null;
+  // Port 0 only with SEED_HOST: "the seed itself".
+  if (port > 65535 || (port === 0 && m[1] !== SEED_HOST)) return null;
   return { host: m[1]!, port };
 }
 

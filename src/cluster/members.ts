@@ -1,0 +1,180 @@
+/**
+ * The -d end's allow-list in cluster mode: it dials only its seed (-t) and the nodes the cluster
+ * itself reports. It learns them with its own `CLUSTER NODES` query (to the seed, or to any member
+ * it already knows when the seed is down), at start, every refresh interval, and on demand when a
+ * route names a node it has not seen (rate-limited). A route request is never trusted just because
+ * it is authenticated: a key holder must not gain a path to arbitrary hosts behind -d.
+ */
+import { connect } from 'node:net';
+import type { Logger } from 'pino';
+import type { Route } from '../protocol/route.js';
+import { SEED_HOST } from '../protocol/route.js';
+
+/** A node address as the cluster reports it. */
+export interface Member {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Longest CLUSTER NODES reply read (a large cluster is a few hundred KB). */
+const MAX_NODES_REPLY = 16 * 1024 * 1024;
+
+/**
+ * Parse a CLUSTER NODES text into member addresses. An empty ip (a lone node) means the host the
+ * query went to (`self`). Host names announced after a comma are members too. Never throws.
+ */
+export function parseClusterNodes(text: string, self: string): Member[] {
+  const out: Member[] = [];
+  for (const line of text.split('\n')) {
+    const fields = line.trim().split(' ');
+    const addr = fields[1];
+    if (fields.length < 8 || addr === undefined) continue;
+    const at = addr.indexOf('@');
+    const hostPort = at >= 0 ? addr.slice(0, at) : addr;
+    const colon = hostPort.lastIndexOf(':');
+    if (colon < 0) continue;
+    const port = Number(hostPort.slice(colon + 1));
+    if (!Number.isInteger(port) || port < 1 || port > 65535) continue;
+    const ip = hostPort.slice(0, colon) || self;
+    out.push({ host: ip, port });
+    const comma = addr.indexOf(',');
+    if (comma >= 0 && addr.slice(comma + 1)) out.push({ host: addr.slice(comma + 1), port });
+  }
+  return out;
+}
+
+/** Ask `host:port` for CLUSTER NODES (inline command, RESP2 reply). Rejects on any error. */
+export function queryClusterNodes(host: string, port: number, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host, port });
+    const parts: Buffer[] = [];
+    let size = 0;
+    const timer = setTimeout(() => {
+      s.destroy();
+      reject(new Error(`CLUSTER NODES to ${host}:${port} timed out`));
+    }, timeoutMs);
+    const done = (err: Error | null, text?: string): void => {
+      clearTimeout(timer);
+      s.destroy();
+      if (err) reject(err);
+      else resolve(text!);
+    };
+    s.on('error', (e) => done(e));
+    s.on('connect', () => s.write('CLUSTER NODES\r\n'));
+    s.on('data', (b: Buffer) => {
+      parts.push(b);
+      size += b.length;
+      if (size > MAX_NODES_REPLY) return done(new Error('CLUSTER NODES reply too large'));
+      const all = Buffer.concat(parts);
+      if (all[0] === 0x2d) {
+        const end = all.indexOf('\r\n');
+        if (end > 0) done(new Error(all.subarray(1, end).toString('latin1')));
+        return;
+      }
+      if (all[0] !== 0x24) return done(new Error('unexpected reply to CLUSTER NODES'));
+      const eol = all.indexOf('\r\n');
+      if (eol < 0) return;
+      const len = Number(all.subarray(1, eol).toString('latin1'));
+      if (!Number.isInteger(len) || len < 0) return done(new Error('bad CLUSTER NODES length'));
+      if (all.length >= eol + 2 + len + 2)
+        done(null, all.subarray(eol + 2, eol + 2 + len).toString('utf8'));
+    });
+  });
+}
+
+/** What the allow-list reports (for metrics). */
+export interface MembershipEvents {
+  nodesKnown(n: number): void;
+  routeRefused(reason: string): void;
+}
+
+/** The set of nodes -d may dial. */
+export class Membership {
+  readonly #seed: Member;
+  readonly #log: Logger;
+  readonly #events: MembershipEvents;
+  readonly #members = new Map<string, Member>();
+  #lastRefresh = 0;
+  #refreshing: Promise<void> | null = null;
+  #timer: NodeJS.Timeout | null = null;
+
+  constructor(seed: Member, log: Logger, events: MembershipEvents, refreshSeconds = 10) {
+    this.#seed = seed;
+    this.#log = log;
+    this.#events = events;
+    this.#add(seed);
+    if (refreshSeconds > 0) {
+      this.#timer = setInterval(() => void this.refresh(), refreshSeconds * 1000);
+      this.#timer.unref();
+    }
+  }
+
+  /** Number of known members. */
+  get size(): number {
+    return this.#members.size;
+  }
+
+  #add(m: Member): boolean {
+    const k = `${m.host}:${m.port}`;
+    if (this.#members.has(k)) return false;
+    this.#members.set(k, m);
+    return true;
+  }
+
+  /** Query the cluster for its members (seed first, then known members). Never rejects. */
+  refresh(): Promise<void> {
+    if (this.#refreshing) return this.#refreshing;
+    this.#lastRefresh = Date.now();
+    this.#refreshing = (async () => {
+      const candidates = [
+        this.#seed,
+        ...[...this.#members.values()].filter((m) => m !== this.#seed),
+      ];
+      for (const c of candidates) {
+        try {
+          const text = await queryClusterNodes(c.host, c.port, 2000);
+          let added = 0;
+          for (const m of parseClusterNodes(text, c.host)) if (this.#add(m)) added++;
+          if (added > 0)
+            this.#log.info({ members: this.#members.size, added }, 'cluster members learned');
+          this.#events.nodesKnown(this.#members.size);
+          return;
+        } catch (err) {
+          this.#log.debug(
+            { node: `${c.host}:${c.port}`, err: (err as Error).message },
+            'CLUSTER NODES query failed',
+          );
+        }
+      }
+      this.#log.warn('could not query CLUSTER NODES from any known node; keeping the member list');
+    })().finally(() => {
+      this.#refreshing = null;
+    });
+    return this.#refreshing;
+  }
+
+  /**
+   * Where to dial for `route`, or a refusal reason. `-` (SEED_HOST) means the seed's host: port 0
+   * is the seed itself, any other port a node on the seed's host (the `:port` redirects of
+   * unknown-endpoint clusters). Unknown nodes trigger one on-demand refresh (at most once a second).
+   */
+  async resolve(route: Route): Promise<Member | string> {
+    const target: Member =
+      route.host === SEED_HOST
+        ? route.port === 0
+          ? this.#seed
+          : { host: this.#seed.host, port: route.port }
+        : { host: route.host, port: route.port };
+    const key = `${target.host}:${target.port}`;
+    if (this.#members.has(key)) return target;
+    if (Date.now() - this.#lastRefresh > 1000 || this.#refreshing) await this.refresh();
+    if (this.#members.has(key)) return target;
+    this.#events.routeRefused('not-a-member');
+    return `${key} is not a member of the cluster`;
+  }
+
+  /** Stop refreshing. */
+  close(): void {
+    if (this.#timer) clearInterval(this.#timer);
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * The -e end's node listeners in cluster mode: one local TCP listener per cluster node, opened on
+ * first sight (before the reply that names the node is forwarded), kept for the life of the
+ * process, its port never reused for another node. Every reply type rewrites a node to the same
+ * canonical `advertiseHost:port` string (node-redis matches ASK targets by exact string).
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import type { Route } from '../protocol/route.js';
+
+/** A local address clients are told to use. */
+export interface LocalAddress {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Settings for the listener table. */
+export interface NodeListenerOptions {
+  /** Address the listeners bind to (the -s host). */
+  readonly bindHost: string;
+  /** Host written into rewritten replies (--advertise-host). */
+  readonly advertiseHost: string;
+  /** Inclusive port range, or null to let the OS pick a free port per node. */
+  readonly ports: { readonly from: number; readonly to: number } | null;
+  readonly log: Logger;
+  /** Gauge updates. */
+  readonly onCount?: (nodes: number, listeners: number) => void;
+  /** Run a tunnel for a connection accepted on the listener of `route`. */
+  readonly accept: (socket: Socket, route: Route) => void;
+}
+
+interface Entry {
+  readonly route: Route;
+  local: LocalAddress | null;
+  opening: Promise<LocalAddress | null> | null;
+  server: Server | null;
+}
+
+/** Map of cluster node (as reported: host, port) → local listener. */
+export class NodeListeners {
+  readonly #o: NodeListenerOptions;
+  readonly #nodes = new Map<string, Entry>();
+  readonly #usedPorts = new Set<number>();
+  /** `name:port` → the IP a topology reply gave for it (hostnames are aliases of their IP). */
+  readonly #aliases = new Map<string, string>();
+  #nextPort: number;
+  #exhaustedLogged = false;
+
+  constructor(options: NodeListenerOptions) {
+    this.#o = options;
+    this.#nextPort = options.ports?.from ?? 0;
+  }
+
+  /** Record that node `name:port` (a hostname) is `ip:port`, as a topology reply showed. */
+  alias(name: string, port: number, ip: string): void {
+    if (name && name !== ip && name !== '?') this.#aliases.set(`${name}:${port}`, ip);
+  }
+
+  /** The IP-keyed route for a host name seen before in a topology reply, or the name itself. */
+  canonical(host: string, port: number): Route {
+    return { host: this.#aliases.get(`${host}:${port}`) ?? host, port };
+  }
+
+  /** The canonical local address of a node already opened, if any (synchronous). */
+  lookup(route: Route): LocalAddress | null {
+    return this.#nodes.get(key(route))?.local ?? null;
+  }
+
+  /**
+   * The local address for `route`, opening its listener on first sight. Resolves null when no
+   * port is left in --cluster-ports (logged once); never rejects.
+   */
+  ensure(route: Route): Promise<LocalAddress | null> {
+    const k = key(route);
+    let e = this.#nodes.get(k);
+    if (e?.local) return Promise.resolve(e.local);
+    if (e?.opening) return e.opening;
+    if (!e) {
+      e = { route, local: null, opening: null, server: null };
+      this.#nodes.set(k, e);
+    }
+    const entry = e;
+    entry.opening = this.#open(entry).finally(() => {
+      entry.opening = null;
+    });
+    return entry.opening;
+  }
+
+  async #open(e: Entry): Promise<LocalAddress | null> {
+    for (;;) {
+      const port = this.#takePort();
+      if (port === null) {
+        if (!this.#exhaustedLogged)
+          this.#o.log.error(
+            { range: this.#o.ports, node: key(e.route) },
+            'no free port left in --cluster-ports for a new cluster node; clients get an error for it (widen the range)',
+          );
+        this.#exhaustedLogged = true;
+        return null;
+      }
+      const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) =>
+        this.#o.accept(s, e.route),
+      );
+      const bound = await new Promise<number | null>((resolve) => {
+        server.once('error', () => resolve(null));
+        server.listen({ host: this.#o.bindHost, port }, () =>
+          resolve((server.address() as { port: number }).port),
+        );
+      });
+      if (bound === null) continue; // in use by someone else: try the next port
+      server.on('error', (err) =>
+        this.#o.log.warn({ err: err.message, node: key(e.route) }, 'node listener error'),
+      );
+      this.#usedPorts.add(bound);
+      e.server = server;
+      e.local = { host: this.#o.advertiseHost, port: bound };
+      this.#o.log.info(
+        { node: key(e.route), local: `${e.local.host}:${e.local.port}` },
+        'cluster node listener opened',
+      );
+      this.#o.onCount?.(this.#nodes.size, this.#listenerCount());
+      return e.local;
+    }
+  }
+
+  #takePort(): number | null {
+    const r = this.#o.ports;
+    if (r === null) return 0;
+    while (this.#nextPort <= r.to) {
+      const p = this.#nextPort++;
+      if (!this.#usedPorts.has(p)) return p;
+    }
+    return null;
+  }
+
+  #listenerCount(): number {
+    let n = 0;
+    for (const e of this.#nodes.values()) if (e.server) n++;
+    return n;
+  }
+
+  /** Stop accepting on every node listener (shutdown). Live tunnels are unaffected. */
+  close(): void {
+    for (const e of this.#nodes.values()) e.server?.close();
+  }
+}
+
+function key(r: Route): string {
+  return `${r.host}:${r.port}`;
+}

@@ -1,0 +1,99 @@
+/**
+ * Wires cluster mode into a daemon: on -e, the node listener table and a ClusterFilter per
+ * connection; on -d, the member allow-list and route serving.
+ */
+import { isIP, type Socket } from 'node:net';
+import type { Logger } from 'pino';
+import { ClusterFilter } from '../cluster/filter.js';
+import { Membership } from '../cluster/members.js';
+import { NodeListeners } from '../cluster/nodes.js';
+import { RouteRefused, type TunnelRouting } from '../pipe/connection.js';
+import { dial, type DialOptions } from '../pipe/dial.js';
+import { type Endpoint, resolveAddress, type Resolver } from '../pipe/resolver.js';
+import { type Route, SEED_HOST, SEED_ROUTE } from '../protocol/route.js';
+import type { ClusterMetrics } from './prom.js';
+
+/** Cluster metrics that record nothing (when --metrics is off). */
+export const nilClusterMetrics: ClusterMetrics = {
+  nodesKnown() {},
+  listenersOpen() {},
+  rewrite() {},
+  routeRefused() {},
+};
+
+/** -e settings. */
+export interface ClusterEncryptOptions {
+  readonly bindHost: string;
+  readonly advertiseHost: string;
+  readonly ports: { readonly from: number; readonly to: number } | null;
+  readonly log: Logger;
+  readonly metrics: ClusterMetrics;
+  /** Hand a connection accepted on a node listener to the daemon. */
+  readonly adopt: (socket: Socket, route: Route) => void;
+}
+
+/** -e: the node table plus the routing hooks for each connection. */
+export function clusterEncrypt(o: ClusterEncryptOptions): {
+  listeners: NodeListeners;
+  routing: (route: Route | null) => TunnelRouting;
+} {
+  const listeners = new NodeListeners({
+    bindHost: o.bindHost,
+    advertiseHost: o.advertiseHost,
+    ports: o.ports,
+    log: o.log,
+    onCount: (nodes, open) => {
+      o.metrics.nodesKnown(nodes);
+      o.metrics.listenersOpen(open);
+    },
+    accept: (s, route) => o.adopt(s, route),
+  });
+  return {
+    listeners,
+    routing: (route) => {
+      const r = route ?? SEED_ROUTE;
+      return {
+        route: r,
+        filter: new ClusterFilter({ listeners, route: r, log: o.log, counter: o.metrics }),
+      };
+    },
+  };
+}
+
+/** -d settings. */
+export interface ClusterDecryptOptions {
+  readonly seed: { readonly host: string; readonly port: number };
+  readonly seedResolver: Resolver;
+  readonly dial: DialOptions;
+  readonly log: Logger;
+  readonly metrics: ClusterMetrics;
+  /** Seconds between CLUSTER NODES refreshes. */
+  readonly refreshSeconds: number;
+}
+
+/** -d: the member allow-list plus route serving. */
+export function clusterDecrypt(o: ClusterDecryptOptions): {
+  membership: Membership;
+  routing: () => TunnelRouting;
+} {
+  const membership = new Membership(o.seed, o.log, o.metrics, o.refreshSeconds);
+  void membership.refresh();
+  const serve = async (route: Route, signal: AbortSignal): Promise<Socket> => {
+    const m = await membership.resolve(route);
+    if (typeof m === 'string') {
+      o.log.warn({ route: `${route.host}:${route.port}` }, `refusing route: ${m}`);
+      throw new RouteRefused(m);
+    }
+    let endpoints: readonly Endpoint[];
+    if (route.host === SEED_HOST && route.port === 0) endpoints = o.seedResolver.endpoints();
+    else
+      endpoints = await resolveAddress({
+        kind: 'tcp',
+        host: m.host,
+        port: m.port,
+        literal: isIP(m.host) !== 0,
+      });
+    return dial(endpoints, o.dial, signal);
+  };
+  return { membership, routing: () => ({ serve }) };
+}

@@ -1,0 +1,554 @@
+/**
+ * An incremental scanner over the server → client byte stream: RESP2 and the RESP3 superset
+ * (redis/redis `networking.c`, RESP3 spec `spec.md`). It never decodes values: it finds where each
+ * top-level frame starts and ends, streams every frame the caller does not ask for as views into
+ * the input (a 512 MB bulk passes with no copy), buffers whole only the frames the caller asks to
+ * CAPTURE, and holds each top-level simple error just long enough to tell a `-MOVED`/`-ASK`.
+ *
+ * The concatenation of every `pass`, `captured` and `redirect` event's bytes is always exactly the
+ * input, in order, whatever happens, including after a failure: a malformed stream turns the
+ * scanner into a transparent pass-through (one `error` event, then only `pass`). Pure: no I/O, no
+ * timers, no recursion; never throws on any input.
+ */
+import {
+  CR,
+  DEFAULT_CAPTURE_CAP,
+  DEFAULT_MAX_BULK_LENGTH,
+  DEFAULT_MAX_DEPTH,
+  DEFAULT_MAX_ELEMENTS,
+  DEFAULT_MAX_LINE_LENGTH,
+  LF,
+  LONG_STR_SIZE,
+} from './limits.js';
+import { isDigit, string2ll } from './numbers.js';
+import { parseRedirect, type Redirect } from './redirect.js';
+import { MINUS, QMARK, SEMI, T, TYPE_KIND, type RespType } from './types.js';
+
+/** What a top-level frame is to a request/reply pairing: only `reply` answers a request. */
+export type FrameRole = 'reply' | 'push' | 'attribute';
+
+/** A top-level frame, as seen at its first byte. */
+export interface ReplyFrame {
+  /** Its type byte: `*` array, `$` bulk, `>` push, `|` attribute, … */
+  readonly type: RespType;
+  /** `push` for `>` (never answers a request), `attribute` for `|` (precedes a reply), else `reply`. */
+  readonly role: FrameRole;
+  /** Stream offset of its first byte. */
+  readonly offset: number;
+}
+
+/** Why the stream could not be followed (all fatal but `capture-cap`). */
+export type ReplyFailure =
+  /** A byte that starts no RESP value (or `.` outside a streamed aggregate). */
+  | 'bad-type'
+  /** A bulk length that is not a `string2ll` integer ≥ -1 (or `?` on `$`). */
+  | 'bad-length'
+  /** An aggregate count that is not a `string2ll` integer ≥ -1 (or `?`). */
+  | 'bad-count'
+  /** A bulk length above `maxBulkLength`. */
+  | 'length-too-large'
+  /** An aggregate count above `maxElements`. */
+  | 'too-many-elements'
+  /** More than `maxDepth` aggregates open at once. */
+  | 'too-deep'
+  /** A non-string line longer than `maxLineLength`. */
+  | 'line-too-long'
+  /** A header's CR not followed by LF, or a bulk payload not followed by CRLF. */
+  | 'missing-crlf'
+  /** A `:` integer, `,` double, `#` boolean, `_` null or `(` big number with a bad body. */
+  | 'bad-scalar'
+  /** A streamed-string part that is not `;<len>`, or a `.` end marker with a body. */
+  | 'bad-stream'
+  /** Not fatal: a captured frame grew past `captureCap`; it is passed through unchanged. */
+  | 'capture-cap';
+
+/** What one push() produced, in stream order. Byte views are valid while the input chunk is. */
+export type ReplyEvent<T> =
+  /** Forward these bytes unchanged (a view into the chunk; may span several frames). */
+  | { readonly kind: 'pass'; readonly bytes: Uint8Array }
+  /** A whole frame the capture callback asked for (a view, or a copy if it spanned chunks). */
+  | {
+      readonly kind: 'captured';
+      readonly frame: ReplyFrame;
+      readonly tag: T;
+      readonly bytes: Uint8Array;
+    }
+  /** A whole top-level `-MOVED`/`-ASK`; `tag` is the capture callback's answer for it, or null. */
+  | {
+      readonly kind: 'redirect';
+      readonly frame: ReplyFrame;
+      readonly tag: T | null;
+      readonly redirect: Redirect;
+      readonly bytes: Uint8Array;
+    }
+  /** The stream is malformed (fatal: pass-through from here on), or a capture overflowed. */
+  | {
+      readonly kind: 'error';
+      readonly reason: ReplyFailure;
+      readonly detail: string;
+      readonly offset: number;
+      readonly fatal: boolean;
+    };
+
+/** Caps applied to the stream (see limits.ts for the defaults and why). */
+export interface ReplyLimits {
+  readonly maxDepth: number;
+  readonly maxElements: number;
+  readonly maxBulkLength: number;
+  readonly maxLineLength: number;
+  readonly captureCap: number;
+}
+
+/** The defaults: depth 128, 2^32 − 1 elements, unbounded bulks, 64 KiB lines, 16 MiB captures. */
+export const DEFAULT_REPLY_LIMITS: ReplyLimits = {
+  maxDepth: DEFAULT_MAX_DEPTH,
+  maxElements: DEFAULT_MAX_ELEMENTS,
+  maxBulkLength: DEFAULT_MAX_BULK_LENGTH,
+  maxLineLength: DEFAULT_MAX_LINE_LENGTH,
+  captureCap: DEFAULT_CAPTURE_CAP,
+};
+
+/** Options of a ReplyScanner. */
+export interface ReplyScannerOptions<T> {
+  /**
+   * Called synchronously at the first byte of every top-level frame, in stream order. Return a
+   * non-null tag to capture the frame (it comes back whole in a `captured` event carrying the
+   * tag), or null to stream it. This is where a pairing pops its FIFO for `role === 'reply'`.
+   */
+  readonly capture?: (frame: ReplyFrame) => T | null;
+  /** Caps; any left out take DEFAULT_REPLY_LIMITS. */
+  readonly limits?: Partial<ReplyLimits>;
+}
+
+// Scanner states.
+const S_TYPE = 0; // expecting a type byte
+const S_LINE = 1; // inside a line (header or scalar), up to CRLF
+const S_BULK = 2; // inside a bulk payload
+const S_BULK_CR = 3; // expecting the CR after a payload
+const S_BULK_LF = 4; // expecting the LF after a payload
+const S_PART = 5; // streamed string: expecting `;`
+const S_DEAD = 6; // failed: everything passes through
+
+// What the current top-level frame is doing with its bytes.
+const M_NONE = 0; // between frames
+const M_PASS = 1; // streaming
+const M_CAPTURE = 2; // held for a `captured` event
+const M_CHECK = 3; // a top-level `-` line, held to be checked for MOVED/ASK
+
+/** Incremental RESP2/RESP3 reply scanner; see the file comment for the contract. */
+export class ReplyScanner<T = true> {
+  readonly #limits: ReplyLimits;
+  readonly #capture: ((frame: ReplyFrame) => T | null) | null;
+  #state = S_TYPE;
+  #offset = 0;
+  // The value being scanned.
+  #kind = 0;
+  #type = 0;
+  #lineLen = 0;
+  #cr = false;
+  readonly #num = new Uint8Array(LONG_STR_SIZE);
+  #bulkLeft = 0;
+  #streamed = false;
+  // Open aggregates: elements still due (-1 = streamed, ends at `.`), and whether each is `|`.
+  readonly #due: number[] = [];
+  readonly #attr: boolean[] = [];
+  // The current top-level frame.
+  #mode = M_NONE;
+  #frame: ReplyFrame | null = null;
+  #tag: T | null = null;
+  #held: Uint8Array[] = [];
+  #heldLen = 0;
+  // Per push().
+  #chunk: Uint8Array = new Uint8Array(0);
+  #out: ReplyEvent<T>[] = [];
+  #passFrom = -1;
+  #holdFrom = 0;
+
+  /** A scanner at the start of a stream; `options.limits` override DEFAULT_REPLY_LIMITS. */
+  constructor(options: ReplyScannerOptions<T> = {}) {
+    this.#limits = { ...DEFAULT_REPLY_LIMITS, ...options.limits };
+    this.#capture = options.capture ?? null;
+  }
+
+  /**
+   * Scan the next `chunk` of the stream; returns its events in stream order (see ReplyEvent).
+   * Never throws on peer input (an exception from the capture callback propagates).
+   */
+  push(chunk: Uint8Array): ReplyEvent<T>[] {
+    const out: ReplyEvent<T>[] = [];
+    const n = chunk.length;
+    if (this.#state === S_DEAD) {
+      if (n > 0) out.push({ kind: 'pass', bytes: chunk });
+      this.#offset += n;
+      return out;
+    }
+    this.#out = out;
+    this.#chunk = chunk;
+    this.#passFrom = this.#holding() ? -1 : 0;
+    this.#holdFrom = 0;
+    let i = 0;
+    while (i < n) {
+      switch (this.#state) {
+        case S_TYPE:
+          i = this.#onType(chunk[i]!, i);
+          break;
+        case S_LINE:
+          i = this.#kind === T.TEXT ? this.#onText(chunk, i) : this.#onLine(chunk, i);
+          break;
+        case S_BULK: {
+          const take = Math.min(this.#bulkLeft, n - i);
+          this.#bulkLeft -= take;
+          i += take;
+          if (this.#bulkLeft === 0) this.#state = S_BULK_CR;
+          break;
+        }
+        case S_BULK_CR:
+          if (chunk[i] !== CR) i = this.#fail('missing-crlf', 'bulk payload not followed by CR', i);
+          else {
+            this.#state = S_BULK_LF;
+            i++;
+          }
+          break;
+        case S_BULK_LF:
+          if (chunk[i] !== LF) i = this.#fail('missing-crlf', 'bulk payload not followed by LF', i);
+          else if (!this.#streamed) i = this.#valueDone(false, i + 1);
+          else {
+            this.#state = S_PART;
+            i++;
+          }
+          break;
+        case S_PART:
+          if (chunk[i] !== SEMI) i = this.#fail('bad-stream', 'streamed string part without ;', i);
+          else i = this.#beginLine(T.PART, i + 1);
+          break;
+        default: // S_DEAD: #fail already passed the rest of the chunk
+          i = n;
+      }
+    }
+    if (this.#state !== S_DEAD) this.#chunkEnd(n);
+    this.#offset += n;
+    this.#chunk = new Uint8Array(0);
+    return out;
+  }
+
+  /** Bytes scanned so far (the stream offset of the next byte). */
+  get offset(): number {
+    return this.#offset;
+  }
+
+  /** True between top-level frames (a stream that ends here ended cleanly). */
+  get atBoundary(): boolean {
+    return this.#state === S_TYPE && this.#mode === M_NONE;
+  }
+
+  /** True once the stream was found malformed (the scanner now passes everything through). */
+  get failed(): boolean {
+    return this.#state === S_DEAD;
+  }
+
+  /** Bytes currently held for a capture or a redirect check (0 while streaming). */
+  get heldBytes(): number {
+    return this.#heldLen;
+  }
+
+  /** Aggregates currently open. */
+  get depth(): number {
+    return this.#due.length;
+  }
+
+  #holding(): boolean {
+    return this.#mode === M_CAPTURE || this.#mode === M_CHECK;
+  }
+
+  /** A type byte at chunk index `i`. */
+  #onType(b: number, i: number): number {
+    const kind = TYPE_KIND[b]!;
+    if (kind === T.NONE)
+      return this.#fail('bad-type', `byte 0x${b.toString(16)} starts no value`, i);
+    const d = this.#due.length;
+    if (kind === T.END && (d === 0 || this.#due[d - 1]! >= 0))
+      return this.#fail('bad-type', '. outside a streamed aggregate', i);
+    if (d === 0) this.#startFrame(b, i);
+    this.#type = b;
+    return this.#beginLine(kind, i + 1);
+  }
+
+  #beginLine(kind: number, i: number): number {
+    this.#state = S_LINE;
+    this.#kind = kind;
+    this.#lineLen = 0;
+    this.#cr = false;
+    return i;
+  }
+
+  /** A `+`/`-` line: any bytes up to the first CRLF (a lone CR is content), no length cap. */
+  #onText(chunk: Uint8Array, i: number): number {
+    const n = chunk.length;
+    while (i < n) {
+      if (this.#cr) {
+        this.#cr = false;
+        if (chunk[i] === LF) return this.#valueDone(false, i + 1);
+      }
+      const at = chunk.indexOf(CR, i);
+      if (at < 0) return n;
+      this.#cr = true;
+      i = at + 1;
+    }
+    return n;
+  }
+
+  /** A header or non-string scalar line: capped, CR must be followed by LF. */
+  #onLine(chunk: Uint8Array, i: number): number {
+    const n = chunk.length;
+    while (i < n) {
+      const b = chunk[i]!;
+      if (this.#cr) {
+        if (b !== LF) return this.#fail('missing-crlf', 'CR not followed by LF', i);
+        return this.#lineDone(i);
+      }
+      if (b === CR) this.#cr = true;
+      else {
+        if (this.#lineLen >= this.#limits.maxLineLength)
+          return this.#fail('line-too-long', `line over ${this.#limits.maxLineLength} bytes`, i);
+        if (this.#kind === T.BIG && !(isDigit(b) || (b === MINUS && this.#lineLen === 0)))
+          return this.#fail('bad-scalar', 'big number with a non-digit', i);
+        if (this.#lineLen < LONG_STR_SIZE) this.#num[this.#lineLen] = b;
+        this.#lineLen++;
+      }
+      i++;
+    }
+    return n;
+  }
+
+  /** The line ended with the LF at chunk index `lf`. */
+  #lineDone(lf: number): number {
+    const e = lf + 1;
+    const len = this.#lineLen;
+    const num = this.#num;
+    const isQ = len === 1 && num[0] === QMARK;
+    switch (this.#kind) {
+      case T.INT:
+        if (Number.isNaN(string2ll(num, len))) return this.#fail('bad-scalar', 'bad integer', lf);
+        return this.#valueDone(false, e);
+      case T.DOUBLE:
+        if (len === 0) return this.#fail('bad-scalar', 'empty double', lf);
+        return this.#valueDone(false, e);
+      case T.BOOL:
+        if (len !== 1 || !'tTfF'.includes(String.fromCharCode(num[0]!)))
+          return this.#fail('bad-scalar', 'boolean is not t or f', lf);
+        return this.#valueDone(false, e);
+      case T.NULL:
+        if (len !== 0) return this.#fail('bad-scalar', 'null with a body', lf);
+        return this.#valueDone(false, e);
+      case T.BIG:
+        if (len === 0 || (len === 1 && num[0] === MINUS))
+          return this.#fail('bad-scalar', 'big number without digits', lf);
+        return this.#valueDone(false, e);
+      case T.END:
+        if (len !== 0) return this.#fail('bad-stream', '. end marker with a body', lf);
+        this.#due.pop();
+        return this.#valueDone(this.#attr.pop()!, e);
+      case T.BULK: {
+        if (isQ && this.#type === 0x24) {
+          this.#streamed = true; // `$?`: streamed string (RESP3), parts follow
+          this.#state = S_PART;
+          return e;
+        }
+        return this.#bulkLength(string2ll(num, len), 'bad-length', lf);
+      }
+      case T.PART: {
+        const v = string2ll(num, len);
+        if (v === 0) {
+          this.#streamed = false;
+          return this.#valueDone(false, e);
+        }
+        return this.#bulkLength(v > 0 ? v : Number.NaN, 'bad-stream', lf);
+      }
+      default: // T.AGG
+        return this.#aggregate(isQ ? -2 : string2ll(num, len), lf);
+    }
+  }
+
+  #bulkLength(v: number, reason: ReplyFailure, lf: number): number {
+    if (Number.isNaN(v) || v < -1)
+      return this.#fail(reason, 'bulk length is not an integer ≥ -1', lf);
+    if (v === -1) return this.#valueDone(false, lf + 1);
+    if (v > this.#limits.maxBulkLength)
+      return this.#fail(
+        'length-too-large',
+        `bulk length ${v} over ${this.#limits.maxBulkLength}`,
+        lf,
+      );
+    this.#bulkLeft = v;
+    this.#state = v === 0 ? S_BULK_CR : S_BULK;
+    return lf + 1;
+  }
+
+  /** An aggregate header with count `v` (-2 for `?`, streamed). */
+  #aggregate(v: number, lf: number): number {
+    const isAttr = this.#type === 0x7c; // '|' RESP3 attribute
+    if (Number.isNaN(v) || v < -2)
+      return this.#fail('bad-count', 'count is not an integer ≥ -1', lf);
+    if (v === -1) return this.#valueDone(isAttr, lf + 1); // RESP2 null array
+    if (v > this.#limits.maxElements)
+      return this.#fail('too-many-elements', `count ${v} over ${this.#limits.maxElements}`, lf);
+    const due = v === -2 ? -1 : this.#type === 0x25 || isAttr ? 2 * v : v; // '%' map: k → 2k
+    if (due === 0) return this.#valueDone(isAttr, lf + 1);
+    if (this.#due.length >= this.#limits.maxDepth)
+      return this.#fail('too-deep', `more than ${this.#limits.maxDepth} nested aggregates`, lf);
+    this.#due.push(due);
+    this.#attr.push(isAttr);
+    this.#state = S_TYPE;
+    return lf + 1;
+  }
+
+  /**
+   * A value ended just before chunk index `e`: count it against the open aggregates, closing
+   * every one it completes. An attribute does not count as an element of its parent.
+   */
+  #valueDone(isAttr: boolean, e: number): number {
+    this.#state = S_TYPE;
+    const due = this.#due;
+    while (due.length > 0) {
+      if (isAttr) return e;
+      const d = due.length - 1;
+      const left = due[d]!;
+      if (left < 0) return e; // streamed: only `.` closes it
+      if (left > 1) {
+        due[d] = left - 1;
+        return e;
+      }
+      due.pop();
+      isAttr = this.#attr.pop()!;
+    }
+    this.#endFrame(e);
+    return e;
+  }
+
+  /** A top-level frame starts with type byte `b` at chunk index `i`. */
+  #startFrame(b: number, i: number): void {
+    const type = String.fromCharCode(b) as RespType;
+    const role: FrameRole = b === 0x3e ? 'push' : b === 0x7c ? 'attribute' : 'reply';
+    const frame: ReplyFrame = { type, role, offset: this.#offset + i };
+    const tag = this.#capture === null ? null : this.#capture(frame);
+    const capture = tag !== null && tag !== undefined;
+    this.#frame = frame;
+    this.#tag = capture ? tag : null;
+    if (capture || b === MINUS) {
+      this.#flushPass(i);
+      this.#mode = capture ? M_CAPTURE : M_CHECK;
+      this.#holdFrom = i;
+    } else {
+      this.#mode = M_PASS;
+      if (this.#passFrom < 0) this.#passFrom = i;
+    }
+  }
+
+  /** The current top-level frame ends just before chunk index `e`. */
+  #endFrame(e: number): void {
+    const mode = this.#mode;
+    const frame = this.#frame!;
+    const tag = this.#tag;
+    this.#mode = M_NONE;
+    this.#frame = null;
+    this.#tag = null;
+    if (mode !== M_CAPTURE && mode !== M_CHECK) return;
+    const bytes = this.#takeHeld(e);
+    this.#passFrom = e;
+    const redirect =
+      frame.type === '-' && bytes.length <= this.#checkCap() ? parseRedirect(bytes) : null;
+    if (redirect !== null) this.#out.push({ kind: 'redirect', frame, tag, redirect, bytes });
+    else if (mode === M_CHECK || bytes.length <= this.#limits.captureCap)
+      this.#out.push(
+        mode === M_CHECK
+          ? { kind: 'pass', bytes }
+          : { kind: 'captured', frame, tag: tag as T, bytes },
+      );
+    else {
+      this.#overflow(frame.offset);
+      this.#out.push({ kind: 'pass', bytes });
+    }
+  }
+
+  /** Most bytes a redirect check holds: the line cap plus the `-` and CRLF around it. */
+  #checkCap(): number {
+    return this.#limits.maxLineLength + 3;
+  }
+
+  /** The held bytes of the current frame plus chunk[holdFrom, e), as one array. */
+  #takeHeld(e: number): Uint8Array {
+    const tail = this.#chunk.subarray(this.#holdFrom, e);
+    if (this.#held.length === 0) return tail;
+    const all = new Uint8Array(this.#heldLen + tail.length);
+    let off = 0;
+    for (const part of this.#held) {
+      all.set(part, off);
+      off += part.length;
+    }
+    all.set(tail, off);
+    this.#held = [];
+    this.#heldLen = 0;
+    return all;
+  }
+
+  /** Emit the pending pass range [passFrom, i) of the chunk, if any. */
+  #flushPass(i: number): void {
+    if (this.#passFrom >= 0 && i > this.#passFrom)
+      this.#out.push({ kind: 'pass', bytes: this.#chunk.subarray(this.#passFrom, i) });
+    this.#passFrom = -1;
+  }
+
+  /** End of a chunk of length `n`: flush the pass range, or copy the held tail (within its cap). */
+  #chunkEnd(n: number): void {
+    if (!this.#holding()) {
+      this.#flushPass(n);
+      return;
+    }
+    const part = n - this.#holdFrom;
+    const cap = this.#mode === M_CAPTURE ? this.#limits.captureCap : this.#checkCap();
+    if (this.#heldLen + part > cap) {
+      if (this.#mode === M_CAPTURE) this.#overflow(this.#frame!.offset);
+      this.#release(n);
+      this.#mode = M_PASS;
+      return;
+    }
+    if (part === 0) return;
+    const copy = new Uint8Array(part);
+    copy.set(this.#chunk.subarray(this.#holdFrom, n));
+    this.#held.push(copy);
+    this.#heldLen += part;
+  }
+
+  /** Pass everything held plus chunk[holdFrom, end), and hold nothing. */
+  #release(end: number): void {
+    for (const bytes of this.#held) this.#out.push({ kind: 'pass', bytes });
+    this.#held = [];
+    this.#heldLen = 0;
+    if (end > this.#holdFrom)
+      this.#out.push({ kind: 'pass', bytes: this.#chunk.subarray(this.#holdFrom, end) });
+  }
+
+  #overflow(offset: number): void {
+    const detail = `captured frame over ${this.#limits.captureCap} bytes; passed unchanged`;
+    this.#out.push({ kind: 'error', reason: 'capture-cap', detail, offset, fatal: false });
+  }
+
+  /**
+   * Fail at chunk index `i`: emit what precedes it, the error, then everything not yet emitted
+   * (held bytes and the rest of the chunk) as pass-through. Returns the chunk length.
+   */
+  #fail(reason: ReplyFailure, detail: string, i: number): number {
+    const n = this.#chunk.length;
+    const offset = this.#offset + i;
+    const holding = this.#holding();
+    if (!holding) this.#flushPass(i);
+    this.#out.push({ kind: 'error', reason, detail, offset, fatal: true });
+    if (holding) this.#release(n);
+    else if (i < n) this.#out.push({ kind: 'pass', bytes: this.#chunk.subarray(i, n) });
+    this.#state = S_DEAD;
+    this.#mode = M_NONE;
+    this.#due.length = 0;
+    this.#attr.length = 0;
+    return n;
+  }
+}
