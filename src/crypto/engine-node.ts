@@ -3,10 +3,11 @@
  * cost of each native call is paid once per socket read rather than once per packet.
  *
  * AES-256-CTR is computed as AES-256-ECB over the counter blocks of up to BATCH packets in one
- * update() call, then XORed in; HMAC-SHA256 is one createHmac per packet. The output is
+ * update() call, then XORed in; HMAC-SHA256 is two one-shot crypto.hash() calls per packet over
+ * precomputed ipad/opad blocks (RFC 2104), which costs less than a createHmac object per packet. The output is
  * byte-identical to the `noble` engine (tests check it on the same inputs).
  */
-import { type Cipher, createCipheriv, createHmac } from 'node:crypto';
+import { type Cipher, createCipheriv, hash } from 'node:crypto';
 import { ctEqual, writeBe64, zeroize } from './bytes.js';
 import type { CryptoEngine, OpenFailure, Opener, OpenResult, Sealer } from './engine.js';
 import {
@@ -63,28 +64,44 @@ class Keystream {
   }
 }
 
-function macInto(
-  h: Uint8Array,
-  ct: Uint8Array,
-  pnum: number,
-  scratch: Buffer,
-  out: Uint8Array,
-  off: number,
-): void {
-  writeBe64(scratch, 0, pnum);
-  const tag = createHmac('sha256', h).update(ct).update(scratch).digest();
-  out.set(tag, off);
+/** SHA-256 block size: the HMAC pads are one block (RFC 2104). */
+const SHA_BLOCK = 64;
+
+/**
+ * HMAC-SHA256(H, ct ‖ be64(packet#)) for one direction, as H(opad ‖ H(ipad ‖ ct ‖ be64(n))) with
+ * the pads laid out once in two scratch buffers, so each packet costs two one-shot hashes.
+ */
+class PacketMac {
+  readonly #inner = Buffer.alloc(SHA_BLOCK + PADDED_LEN + 8);
+  readonly #outer = Buffer.alloc(SHA_BLOCK + MAC_LEN);
+  constructor(h: Uint8Array) {
+    // Keys of at most one block are zero-padded to a block, then XORed with 0x36 / 0x5c.
+    for (let i = 0; i < SHA_BLOCK; i++) {
+      const k = i < h.length ? h[i]! : 0;
+      this.#inner[i] = k ^ 0x36;
+      this.#outer[i] = k ^ 0x5c;
+    }
+  }
+  /** The tag of `ct` (PADDED_LEN bytes) as packet `pnum`; a fresh 32-byte Buffer. */
+  tag(ct: Uint8Array, pnum: number): Buffer {
+    this.#inner.set(ct, SHA_BLOCK);
+    writeBe64(this.#inner, SHA_BLOCK + PADDED_LEN, pnum);
+    this.#outer.set(hash('sha256', this.#inner, 'buffer'), SHA_BLOCK);
+    return hash('sha256', this.#outer, 'buffer');
+  }
+  destroy(): void {
+    zeroize(this.#inner, this.#outer);
+  }
 }
 
 class NodeSealer implements Sealer {
-  #h: Uint8Array;
+  readonly #mac: PacketMac;
   readonly #ks: Keystream;
-  readonly #num = Buffer.alloc(8);
   #pnum = 0;
   #dead = false;
   constructor(e: Uint8Array, h: Uint8Array) {
     this.#ks = new Keystream(e);
-    this.#h = Uint8Array.from(h);
+    this.#mac = new PacketMac(h);
   }
   seal(plain: Uint8Array): Buffer {
     if (this.#dead) throw new Error('sealer destroyed');
@@ -101,14 +118,7 @@ class NodeSealer implements Sealer {
         out.fill(0, o + msg.length, o + MAX_DATA);
         out.writeUInt32BE(msg.length, o + MAX_DATA);
         xorInto(out, o, ks, i * KS_PER_PACKET, PADDED_LEN);
-        macInto(
-          this.#h,
-          out.subarray(o, o + PADDED_LEN),
-          this.#pnum++,
-          this.#num,
-          out,
-          o + PADDED_LEN,
-        );
+        out.set(this.#mac.tag(out.subarray(o, o + PADDED_LEN), this.#pnum++), o + PADDED_LEN);
       }
       zeroize(ks);
     }
@@ -118,21 +128,19 @@ class NodeSealer implements Sealer {
     if (this.#dead) return;
     this.#dead = true;
     this.#ks.destroy();
-    zeroize(this.#h);
+    this.#mac.destroy();
   }
 }
 
 class NodeOpener implements Opener {
-  #h: Uint8Array;
+  readonly #mac: PacketMac;
   readonly #ks: Keystream;
-  readonly #num = Buffer.alloc(8);
-  readonly #tag = Buffer.alloc(MAC_LEN);
   #pnum = 0;
   #failed = false;
   #dead = false;
   constructor(e: Uint8Array, h: Uint8Array) {
     this.#ks = new Keystream(e);
-    this.#h = Uint8Array.from(h);
+    this.#mac = new PacketMac(h);
   }
   open(packets: Uint8Array): OpenResult {
     if (this.#dead) throw new Error('opener destroyed');
@@ -147,15 +155,8 @@ class NodeOpener implements Opener {
       let good = 0;
       for (; good < n; good++) {
         const p = (done + good) * PACKET_LEN;
-        macInto(
-          this.#h,
-          packets.subarray(p, p + PADDED_LEN),
-          this.#pnum + good,
-          this.#num,
-          this.#tag,
-          0,
-        );
-        if (!ctEqual(this.#tag, packets.subarray(p + PADDED_LEN, p + PACKET_LEN))) {
+        const tag = this.#mac.tag(packets.subarray(p, p + PADDED_LEN), this.#pnum + good);
+        if (!ctEqual(tag, packets.subarray(p + PADDED_LEN, p + PACKET_LEN))) {
           failure = 'bad-mac';
           break;
         }
@@ -190,7 +191,7 @@ class NodeOpener implements Opener {
     if (this.#dead) return;
     this.#dead = true;
     this.#ks.destroy();
-    zeroize(this.#h, this.#tag);
+    this.#mac.destroy();
   }
 }
 
