@@ -204,6 +204,13 @@ export const TUNNEL_OPTIONS = {
     group: 'Redis Cluster:',
     describe: '-d: seconds between CLUSTER NODES queries that refresh the member allow-list',
   },
+  workers: {
+    type: 'number',
+    default: 1,
+    group: 'Behaviour:',
+    describe:
+      'Processes sharing the listener, to use several cores for many connections (not with --cluster, --metrics or -k -)',
+  },
   'dh-pool': {
     type: 'number',
     default: 4,
@@ -246,6 +253,7 @@ export interface TunnelArgs {
   'cluster-ports'?: string;
   'advertise-host'?: string;
   'cluster-refresh': number;
+  workers: number;
 }
 
 /** A usage error: print it with the usage text on stderr and exit 1. */
@@ -308,6 +316,12 @@ export function checkTunnelArgs(a: TunnelArgs): true {
   if (a['cluster-ports'] !== undefined && parsePortRange(a['cluster-ports']) === null)
     throw new UsageError(
       `--cluster-ports ${a['cluster-ports']}: expected A-B with 1 ≤ A ≤ B ≤ 65535`,
+    );
+  nonNegative('--workers', a.workers, true);
+  if (a.workers < 1) throw new UsageError('--workers must be at least 1');
+  if (a.workers > 1 && (a.cluster || a.metrics !== undefined || keys.includes('-')))
+    throw new UsageError(
+      '--workers above 1 cannot be combined with --cluster, --metrics or -k - (each worker would keep its own node ports, metrics and stdin)',
     );
   if (a['ready-probe'] && a.metrics === undefined)
     throw new UsageError('--ready-probe needs --metrics');

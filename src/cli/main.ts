@@ -30,6 +30,7 @@ import {
 } from './args.js';
 import { parseBind } from './bind.js';
 import { spipe } from './spipe.js';
+import { isWorker, runPrimary } from './workers.js';
 
 /** Print `msg` and the usage text to stderr; the caller exits 1. */
 function usageFail(msg: string): number {
@@ -137,6 +138,14 @@ async function probeTarget(resolver: Resolver, timeoutMs: number): Promise<strin
   }
 }
 
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
 /** Cluster-mode pieces, by end. */
 interface ClusterSetup {
   readonly routing: (route: Route | null) => TunnelRouting;
@@ -216,6 +225,13 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     throw err;
+  }
+  if (a.workers > 1 && !isWorker()) {
+    keyring.destroy();
+    if (a.p !== undefined) writeFileSync(a.p, `${process.pid}\n`);
+    const code = await runPrimary(a.workers, log);
+    if (a.p !== undefined) removeQuietly(a.p);
+    return code;
   }
   const mode = a.e ? 'encrypt' : 'decrypt';
   const targetText = formatAddress(target);
@@ -317,7 +333,7 @@ export async function main(argv: string[]): Promise<number> {
     }
     log.info({ metrics: `${where.host}:${where.port}` }, 'serving /metrics, /healthz and /readyz');
   }
-  if (a.p !== undefined) writeFileSync(a.p, `${process.pid}\n`);
+  if (a.p !== undefined && !isWorker()) writeFileSync(a.p, `${process.pid}\n`);
   if (a.u !== undefined) {
     const [user, group] = a.u.split(':');
     try {
@@ -372,12 +388,6 @@ export async function main(argv: string[]): Promise<number> {
   const code = await stopped;
   pool.close();
   keyring.destroy();
-  if (a.p !== undefined) {
-    try {
-      unlinkSync(a.p);
-    } catch {
-      // already gone
-    }
-  }
+  if (a.p !== undefined && !isWorker()) removeQuietly(a.p);
   return code;
 }

@@ -297,3 +297,49 @@ test('--idle-timeout closes an idle tunnel and spares a busy one', async () => {
   busy.destroy();
   await d.proc.waitFor(/--idle-timeout reached/);
 });
+
+test('--workers 2: two processes share the listener, both serve tunnels, SIGTERM stops them all with exit 0', async () => {
+  const target = await echoServer();
+  const d = await startCloakpipe([
+    '-d',
+    '-s',
+    '[127.0.0.1]:0',
+    '-t',
+    target.address,
+    '-k',
+    key,
+    '--workers',
+    '2',
+  ]);
+  await d.proc.waitFor(/listening on[^\n]*\n(?:.*\n)*.*listening on/);
+  const e = await startCloakpipe(['-e', '-s', '[127.0.0.1]:0', '-t', d.address, '-k', key]);
+  const payload = randomBytes(200_000);
+  const results = await Promise.all(Array.from({ length: 12 }, () => transfer(e.address, payload)));
+  for (const r of results) assert.equal(r.sha256, sha256hex(payload));
+  const pids = new Set(
+    d.proc
+      .logs()
+      .filter((l) => l.msg === 'connection closed')
+      .map((l) => l.pid),
+  );
+  assert.equal(pids.size, 2, `tunnels served by ${pids.size} worker(s)`);
+  assert.equal(await d.proc.stop('SIGTERM'), 0);
+});
+
+test('--workers with --cluster is a usage error', async () => {
+  const { runCloakpipe } = await import('../helpers/procs.js');
+  const r = await runCloakpipe([
+    '-d',
+    '--cluster',
+    '-s',
+    '[127.0.0.1]:0',
+    '-t',
+    '127.0.0.1:9',
+    '-k',
+    key,
+    '--workers',
+    '2',
+  ]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /--workers above 1 cannot be combined/);
+});
