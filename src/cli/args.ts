@@ -256,6 +256,33 @@ export interface TunnelArgs {
   workers: number;
 }
 
+/** The long option names that CLOAKPIPE_* environment variables may set. */
+export function envOptionNames(): string[] {
+  const names: string[] = ['version'];
+  for (const [flag, spec] of Object.entries(TUNNEL_OPTIONS))
+    names.push('alias' in spec ? (spec as { alias: string }).alias : flag);
+  return names;
+}
+
+/**
+ * Remove CLOAKPIPE_* variables that name no option from `env` (Kubernetes injects
+ * CLOAKPIPE_PORT and friends for a Service called cloakpipe) and return their names, so the
+ * caller can warn instead of failing. An empty CLOAKPIPE_METRICS means "off" and is removed too.
+ */
+export function dropUnknownEnv(env: NodeJS.ProcessEnv): string[] {
+  const known = new Set(envOptionNames().map((n) => `CLOAKPIPE_${n.toUpperCase().replace(/-/g, '_')}`));
+  const dropped: string[] = [];
+  for (const k of Object.keys(env)) {
+    if (!k.startsWith('CLOAKPIPE_')) continue;
+    if (k === 'CLOAKPIPE_METRICS' && env[k] === '') delete env[k];
+    else if (!known.has(k)) {
+      dropped.push(k);
+      delete env[k];
+    }
+  }
+  return dropped;
+}
+
 /** A usage error: print it with the usage text on stderr and exit 1. */
 export class UsageError extends Error {
   constructor(message: string) {

@@ -23,6 +23,7 @@ import { Resolver } from '../pipe/resolver.js';
 import {
   buildParser,
   checkTunnelArgs,
+  dropUnknownEnv,
   parsePortRange,
   type TunnelArgs,
   UsageError,
@@ -57,6 +58,8 @@ function keygen(args: string[]): number {
 /** Parse and validate; returns the args or an exit code. */
 async function parse(argv: string[]): Promise<TunnelArgs | number> {
   let failed: string | null = null;
+  for (const name of dropUnknownEnv(process.env))
+    process.stderr.write(`cloakpipe: ignoring environment variable ${name}: it names no option\n`);
   const parser = buildParser(argv)
     .exitProcess(false)
     .fail((msg: string | null, err: Error | null) => {

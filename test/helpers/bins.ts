@@ -10,6 +10,7 @@ const INSTALL: Record<string, string> = {
   'redis-server': 'sudo apt-get install -y redis-server',
   'redis-cli': 'sudo apt-get install -y redis-tools',
   'redis-benchmark': 'sudo apt-get install -y redis-tools',
+  'systemd-analyze': 'sudo apt-get install -y systemd',
 };
 
 /** The absolute path of `name`, or throw an Error that says how to install it. */
