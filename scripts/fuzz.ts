@@ -31,7 +31,10 @@ function split(bytes: Uint8Array, points: number[]): Uint8Array[] {
   return out;
 }
 
-const bytesAndCuts = fc.tuple(fc.uint8Array({ maxLength: 8192 }), fc.array(fc.nat(), { maxLength: 20 }));
+const bytesAndCuts = fc.tuple(
+  fc.uint8Array({ maxLength: 8192 }),
+  fc.array(fc.nat(), { maxLength: 20 }),
+);
 
 const properties: [string, fc.IPropertyWithHooks<[[Uint8Array, number[]]]>][] = [
   [
@@ -39,10 +42,11 @@ const properties: [string, fc.IPropertyWithHooks<[[Uint8Array, number[]]]>][] = 
     fc.property(bytesAndCuts, ([bytes, cuts]) => {
       const f = new PacketFramer();
       let total = 0;
-      for (const part of split(bytes, cuts)) for (const b of f.push(part)) {
-        if (b.length % PACKET_LEN !== 0) throw new Error('partial packet emitted');
-        total += b.length;
-      }
+      for (const part of split(bytes, cuts))
+        for (const b of f.push(part)) {
+          if (b.length % PACKET_LEN !== 0) throw new Error('partial packet emitted');
+          total += b.length;
+        }
       if (total + f.pending !== bytes.length) throw new Error('bytes lost');
     }),
   ],
@@ -52,14 +56,22 @@ const properties: [string, fc.IPropertyWithHooks<[[Uint8Array, number[]]]>][] = 
       const o = nodeEngine.opener(key, key);
       const whole = bytes.subarray(0, bytes.length - (bytes.length % PACKET_LEN));
       const r = o.open(whole);
-      if (whole.length > 0 && (r.failure === undefined || r.plain.length > 0)) throw new Error('random packet accepted');
+      if (whole.length > 0 && (r.failure === undefined || r.plain.length > 0))
+        throw new Error('random packet accepted');
     }),
   ],
   [
     'handshake: random peer bytes at random splits only ever raise ProtocolError',
     fc.property(bytesAndCuts, ([bytes, cuts]) => {
       for (const role of ['client', 'server'] as const) {
-        const hs = new Handshake({ role, keys: [key], noPfs: false, requirePfs: false, nonce: new Uint8Array(32), ephemeral: generateEphemeralKey() });
+        const hs = new Handshake({
+          role,
+          keys: [key],
+          noPfs: false,
+          requirePfs: false,
+          nonce: new Uint8Array(32),
+          ephemeral: generateEphemeralKey(),
+        });
         try {
           for (const part of split(bytes, cuts)) if (!hs.finished) hs.push(part);
         } catch (err) {
@@ -112,7 +124,9 @@ for (const [i, [name, prop]] of properties.entries()) {
       break;
     }
   }
-  process.stdout.write(`${failed ? 'FAIL' : 'ok  '} ${runs.toString().padStart(9)} runs in ${((Date.now() - t0) / 1000).toFixed(0)} s  ${name}\n`);
+  process.stdout.write(
+    `${failed ? 'FAIL' : 'ok  '} ${runs.toString().padStart(9)} runs in ${((Date.now() - t0) / 1000).toFixed(0)} s  ${name}\n`,
+  );
   if (failed) break;
 }
 process.exit(failed ? 1 : 0);

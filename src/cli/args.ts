@@ -270,7 +270,9 @@ export function envOptionNames(): string[] {
  * caller can warn instead of failing. An empty CLOAKPIPE_METRICS means "off" and is removed too.
  */
 export function dropUnknownEnv(env: NodeJS.ProcessEnv): string[] {
-  const known = new Set(envOptionNames().map((n) => `CLOAKPIPE_${n.toUpperCase().replace(/-/g, '_')}`));
+  const known = new Set(
+    envOptionNames().map((n) => `CLOAKPIPE_${n.toUpperCase().replace(/-/g, '_')}`),
+  );
   const dropped: string[] = [];
   for (const k of Object.keys(env)) {
     if (!k.startsWith('CLOAKPIPE_')) continue;

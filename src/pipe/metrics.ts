@@ -10,13 +10,7 @@ export type RejectReason = 'limit' | 'draining' | 'accept-error';
 
 /** Why a handshake failed (ProtocolError codes, plus timeouts and socket errors). */
 export type HandshakeFailure =
-  | 'EBADMAC'
-  | 'EBADDH'
-  | 'ENOPFS'
-  | 'ETIMEDOUT'
-  | 'ETRUNC'
-  | 'ESOCKET'
-  | 'EPEERMODE';
+  'EBADMAC' | 'EBADDH' | 'ENOPFS' | 'ETIMEDOUT' | 'ETRUNC' | 'ESOCKET' | 'EPEERMODE';
 
 /** Connection-level observations. */
 export interface Metrics {
