@@ -11,12 +11,7 @@
  * - for a captured topology reply: `extractNodes()` → open listeners → `rewriteTopology()`
  *   (`extractExecNodes`/`rewriteExec` for EXEC), and `rewriteRedirect()` for redirects.
  */
-export {
-  type CommandKind,
-  classifyCommand,
-  helloVersion,
-  topologyOf,
-} from './commands.js';
+export { type CommandKind, classifyCommand, helloVersion, topologyOf } from './commands.js';
 export {
   CR,
   DEFAULT_CAPTURE_CAP,
@@ -44,9 +39,9 @@ export {
   type ReplyFailure,
   type ReplyFrame,
   type ReplyLimits,
-  ReplyScanner,
   type ReplyScannerOptions,
-} from './reply-scanner.js';
+} from './reply-events.js';
+export { ReplyScanner } from './reply-scanner.js';
 export {
   type RequestEvent,
   type RequestFailure,

@@ -158,8 +158,10 @@ export class InlineSplitter {
     const out: string[] = [];
     const n = Math.min(this.#argc, RECORDED_ARGS);
     for (let a = 0; a < n; a++) {
+      let s = '';
       const off = a * RECORDED_ARG_BYTES;
-      out.push(Buffer.from(this.#bytes.buffer, off, this.#lens[a]!).toString('latin1'));
+      for (let k = off; k < off + this.#lens[a]!; k++) s += String.fromCharCode(this.#bytes[k]!);
+      out.push(s);
     }
     return out;
   }

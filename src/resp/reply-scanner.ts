@@ -10,115 +10,21 @@
  * scanner into a transparent pass-through (one `error` event, then only `pass`). Pure: no I/O, no
  * timers, no recursion; never throws on any input.
  */
-import {
-  CR,
-  DEFAULT_CAPTURE_CAP,
-  DEFAULT_MAX_BULK_LENGTH,
-  DEFAULT_MAX_DEPTH,
-  DEFAULT_MAX_ELEMENTS,
-  DEFAULT_MAX_LINE_LENGTH,
-  LF,
-  LONG_STR_SIZE,
-} from './limits.js';
+import { CR, LF, LONG_STR_SIZE } from './limits.js';
 import { isDigit, string2ll } from './numbers.js';
-import { parseRedirect, type Redirect } from './redirect.js';
+import { parseRedirect } from './redirect.js';
+import {
+  DEFAULT_REPLY_LIMITS,
+  type FrameRole,
+  type ReplyEvent,
+  type ReplyFailure,
+  type ReplyFrame,
+  type ReplyLimits,
+  type ReplyScannerOptions,
+} from './reply-events.js';
 import { MINUS, QMARK, SEMI, T, TYPE_KIND, type RespType } from './types.js';
 
-/** What a top-level frame is to a request/reply pairing: only `reply` answers a request. */
-export type FrameRole = 'reply' | 'push' | 'attribute';
-
-/** A top-level frame, as seen at its first byte. */
-export interface ReplyFrame {
-  /** Its type byte: `*` array, `$` bulk, `>` push, `|` attribute, … */
-  readonly type: RespType;
-  /** `push` for `>` (never answers a request), `attribute` for `|` (precedes a reply), else `reply`. */
-  readonly role: FrameRole;
-  /** Stream offset of its first byte. */
-  readonly offset: number;
-}
-
-/** Why the stream could not be followed (all fatal but `capture-cap`). */
-export type ReplyFailure =
-  /** A byte that starts no RESP value (or `.` outside a streamed aggregate). */
-  | 'bad-type'
-  /** A bulk length that is not a `string2ll` integer ≥ -1 (or `?` on `$`). */
-  | 'bad-length'
-  /** An aggregate count that is not a `string2ll` integer ≥ -1 (or `?`). */
-  | 'bad-count'
-  /** A bulk length above `maxBulkLength`. */
-  | 'length-too-large'
-  /** An aggregate count above `maxElements`. */
-  | 'too-many-elements'
-  /** More than `maxDepth` aggregates open at once. */
-  | 'too-deep'
-  /** A non-string line longer than `maxLineLength`. */
-  | 'line-too-long'
-  /** A header's CR not followed by LF, or a bulk payload not followed by CRLF. */
-  | 'missing-crlf'
-  /** A `:` integer, `,` double, `#` boolean, `_` null or `(` big number with a bad body. */
-  | 'bad-scalar'
-  /** A streamed-string part that is not `;<len>`, or a `.` end marker with a body. */
-  | 'bad-stream'
-  /** Not fatal: a captured frame grew past `captureCap`; it is passed through unchanged. */
-  | 'capture-cap';
-
-/** What one push() produced, in stream order. Byte views are valid while the input chunk is. */
-export type ReplyEvent<T> =
-  /** Forward these bytes unchanged (a view into the chunk; may span several frames). */
-  | { readonly kind: 'pass'; readonly bytes: Uint8Array }
-  /** A whole frame the capture callback asked for (a view, or a copy if it spanned chunks). */
-  | {
-      readonly kind: 'captured';
-      readonly frame: ReplyFrame;
-      readonly tag: T;
-      readonly bytes: Uint8Array;
-    }
-  /** A whole top-level `-MOVED`/`-ASK`; `tag` is the capture callback's answer for it, or null. */
-  | {
-      readonly kind: 'redirect';
-      readonly frame: ReplyFrame;
-      readonly tag: T | null;
-      readonly redirect: Redirect;
-      readonly bytes: Uint8Array;
-    }
-  /** The stream is malformed (fatal: pass-through from here on), or a capture overflowed. */
-  | {
-      readonly kind: 'error';
-      readonly reason: ReplyFailure;
-      readonly detail: string;
-      readonly offset: number;
-      readonly fatal: boolean;
-    };
-
-/** Caps applied to the stream (see limits.ts for the defaults and why). */
-export interface ReplyLimits {
-  readonly maxDepth: number;
-  readonly maxElements: number;
-  readonly maxBulkLength: number;
-  readonly maxLineLength: number;
-  readonly captureCap: number;
-}
-
-/** The defaults: depth 128, 2^32 − 1 elements, unbounded bulks, 64 KiB lines, 16 MiB captures. */
-export const DEFAULT_REPLY_LIMITS: ReplyLimits = {
-  maxDepth: DEFAULT_MAX_DEPTH,
-  maxElements: DEFAULT_MAX_ELEMENTS,
-  maxBulkLength: DEFAULT_MAX_BULK_LENGTH,
-  maxLineLength: DEFAULT_MAX_LINE_LENGTH,
-  captureCap: DEFAULT_CAPTURE_CAP,
-};
-
-/** Options of a ReplyScanner. */
-export interface ReplyScannerOptions<T> {
-  /**
-   * Called synchronously at the first byte of every top-level frame, in stream order. Return a
-   * non-null tag to capture the frame (it comes back whole in a `captured` event carrying the
-   * tag), or null to stream it. This is where a pairing pops its FIFO for `role === 'reply'`.
-   */
-  readonly capture?: (frame: ReplyFrame) => T | null;
-  /** Caps; any left out take DEFAULT_REPLY_LIMITS. */
-  readonly limits?: Partial<ReplyLimits>;
-}
+const EMPTY = new Uint8Array(0);
 
 // Scanner states.
 const S_TYPE = 0; // expecting a type byte
@@ -159,7 +65,7 @@ export class ReplyScanner<T = true> {
   #held: Uint8Array[] = [];
   #heldLen = 0;
   // Per push().
-  #chunk: Uint8Array = new Uint8Array(0);
+  #chunk: Uint8Array = EMPTY;
   #out: ReplyEvent<T>[] = [];
   #passFrom = -1;
   #holdFrom = 0;
@@ -227,7 +133,7 @@ export class ReplyScanner<T = true> {
     }
     if (this.#state !== S_DEAD) this.#chunkEnd(n);
     this.#offset += n;
-    this.#chunk = new Uint8Array(0);
+    this.#chunk = EMPTY;
     return out;
   }
 
@@ -365,7 +271,7 @@ export class ReplyScanner<T = true> {
         return this.#bulkLength(v > 0 ? v : Number.NaN, 'bad-stream', lf);
       }
       default: // T.AGG
-        return this.#aggregate(isQ ? -2 : string2ll(num, len), lf);
+        return this.#aggregate(isQ ? Number.POSITIVE_INFINITY : string2ll(num, len), lf);
     }
   }
 
@@ -384,15 +290,16 @@ export class ReplyScanner<T = true> {
     return lf + 1;
   }
 
-  /** An aggregate header with count `v` (-2 for `?`, streamed). */
+  /** An aggregate header with count `v` (Infinity for `?`: streamed, closed by `.`). */
   #aggregate(v: number, lf: number): number {
     const isAttr = this.#type === 0x7c; // '|' RESP3 attribute
-    if (Number.isNaN(v) || v < -2)
+    const streamed = v === Number.POSITIVE_INFINITY;
+    if (Number.isNaN(v) || v < -1)
       return this.#fail('bad-count', 'count is not an integer ≥ -1', lf);
     if (v === -1) return this.#valueDone(isAttr, lf + 1); // RESP2 null array
-    if (v > this.#limits.maxElements)
+    if (!streamed && v > this.#limits.maxElements)
       return this.#fail('too-many-elements', `count ${v} over ${this.#limits.maxElements}`, lf);
-    const due = v === -2 ? -1 : this.#type === 0x25 || isAttr ? 2 * v : v; // '%' map: k → 2k
+    const due = streamed ? -1 : this.#type === 0x25 || isAttr ? 2 * v : v; // '%' map: k → 2k
     if (due === 0) return this.#valueDone(isAttr, lf + 1);
     if (this.#due.length >= this.#limits.maxDepth)
       return this.#fail('too-deep', `more than ${this.#limits.maxDepth} nested aggregates`, lf);

@@ -93,7 +93,8 @@ const Q_LENGTH_LF = 5; // the byte after that CR
 const Q_ARG = 6; // argument payload
 const Q_ARG_END = 7; // the two bytes after the payload
 const Q_INLINE = 8; // inline line, up to LF
-const Q_DEAD = 9; // malformed: observe nothing more
+const Q_STUCK = 9; // a NUL hid the line's end from Redis's strchr(): no request until the cap
+const Q_DEAD = 10; // malformed: observe nothing more
 
 const STAR = 0x2a;
 const DOLLAR = 0x24;
@@ -114,6 +115,7 @@ export class RequestScanner {
   readonly #lens = new Array<number>(RECORDED_ARGS).fill(0);
   #cut = false;
   #crPending = false;
+  #stuckReason: RequestFailure = 'too-big-inline';
   readonly #split = new InlineSplitter();
   #out: RequestEvent[] = [];
 
@@ -164,6 +166,9 @@ export class RequestScanner {
         case Q_ARG_END:
           i = this.#argEnd(n, i);
           break;
+        case Q_STUCK:
+          i = this.#stuck(n, i);
+          break;
         default: // Q_INLINE
           this.#inline(b, i++);
       }
@@ -208,8 +213,15 @@ export class RequestScanner {
     const count = this.#state === Q_COUNT;
     const at = chunk.indexOf(CR, i);
     const stop = at < 0 ? n : at;
-    for (let j = i; j < stop && this.#numLen < LONG_STR_SIZE; j++)
-      this.#num[this.#numLen++] = chunk[j]!;
+    for (let j = i; j < stop; j++) {
+      const b = chunk[j]!;
+      if (b === 0) {
+        this.#stuckOn(count ? 'too-big-count' : 'too-big-bulk-count');
+        this.#lineLen += j - i;
+        return j;
+      }
+      if (this.#numLen < LONG_STR_SIZE) this.#num[this.#numLen++] = b;
+    }
     this.#lineLen += stop - i;
     if (this.#lineLen > PROTO_INLINE_MAX_SIZE) {
       const reason = count ? 'too-big-count' : 'too-big-bulk-count';
@@ -261,7 +273,8 @@ export class RequestScanner {
     if (a < RECORDED_ARGS) {
       const have = this.#lens[a]!;
       const keep = Math.min(take, RECORDED_ARG_BYTES - have);
-      this.#bytes.set(chunk.subarray(i, i + keep), a * RECORDED_ARG_BYTES + have);
+      const base = a * RECORDED_ARG_BYTES + have;
+      for (let k = 0; k < keep; k++) this.#bytes[base + k] = chunk[i + k]!;
       this.#lens[a] = have + keep;
       if (keep < take) this.#cut = true;
     }
@@ -284,9 +297,38 @@ export class RequestScanner {
     return i;
   }
 
+  /**
+   * Redis finds a line's end with strchr(), which stops at a NUL byte: after a NUL in a header or
+   * inline line it sees no end, answers nothing, and fails once the line is over
+   * PROTO_INLINE_MAX_SIZE ("too big … string"). Do the same.
+   */
+  #stuckOn(reason: RequestFailure): void {
+    this.#state = Q_STUCK;
+    this.#stuckReason = reason;
+  }
+
+  #stuck(n: number, i: number): number {
+    const room = PROTO_INLINE_MAX_SIZE - this.#lineLen;
+    if (n - i <= room) {
+      this.#lineLen += n - i;
+      return n;
+    }
+    this.#fail(
+      this.#stuckReason,
+      `no line end Redis can see within ${PROTO_INLINE_MAX_SIZE} bytes`,
+      i + room,
+    );
+    return n;
+  }
+
   /** One byte of an inline line at chunk index `i`. */
   #inline(b: number, i: number): void {
     const split = this.#split;
+    if (b === 0) {
+      this.#stuckOn('too-big-inline');
+      this.#lineLen++;
+      return;
+    }
     if (b === LF) {
       const end = this.#offset + i + 1;
       if (!split.end()) this.#fail('unbalanced-quotes', 'unbalanced quotes in request', i);
@@ -309,9 +351,7 @@ export class RequestScanner {
     const out: string[] = [];
     const n = Math.min(this.#argc, RECORDED_ARGS);
     for (let a = 0; a < n; a++)
-      out.push(
-        Buffer.from(this.#bytes.buffer, a * RECORDED_ARG_BYTES, this.#lens[a]!).toString('latin1'),
-      );
+      out.push(latin1(this.#bytes, a * RECORDED_ARG_BYTES, this.#lens[a]!));
     return out;
   }
 
@@ -330,4 +370,11 @@ export class RequestScanner {
     this.#out.push({ kind: 'error', reason, detail, offset: this.#offset + i });
     this.#state = Q_DEAD;
   }
+}
+
+/** `len` bytes at `off` as a latin1 string (short: a loop beats a Buffer view here). */
+export function latin1(bytes: Uint8Array, off: number, len: number): string {
+  let s = '';
+  for (let k = off; k < off + len; k++) s += String.fromCharCode(bytes[k]!);
+  return s;
 }
