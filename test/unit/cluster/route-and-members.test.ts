@@ -1,0 +1,80 @@
+// Goal: the route header round-trips and recognises a misconfigured peer from its first bytes,
+// and the -d allow-list learns exactly the addresses CLUSTER NODES reports.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import fc from 'fast-check';
+import { parseClusterNodes } from '../../../src/cluster/members.js';
+import {
+  encodeRouteReply,
+  encodeRouteRequest,
+  parseRouteReply,
+  parseRouteRequest,
+  RouteLineReader,
+} from '../../../src/protocol/route.js';
+
+test('a route request round-trips, fed whole and one byte at a time', () => {
+  for (const route of [
+    { host: '127.0.0.1', port: 7000 },
+    { host: '::1', port: 7202 },
+    { host: 'node-7100.internal', port: 7100 },
+    { host: '-', port: 0 },
+  ]) {
+    const bytes = Buffer.concat([encodeRouteRequest(route), Buffer.from('*1\r\n$4\r\nPING\r\n')]);
+    const whole = new RouteLineReader().push(bytes);
+    assert.equal(whole.kind, 'line');
+    if (whole.kind !== 'line') return;
+    assert.deepEqual(parseRouteRequest(whole.line), route);
+    assert.equal(whole.rest.toString(), '*1\r\n$4\r\nPING\r\n');
+    const r = new RouteLineReader();
+    let got: ReturnType<RouteLineReader['push']> = { kind: 'more' };
+    for (let i = 0; i < bytes.length && got.kind === 'more'; i++)
+      got = r.push(bytes.subarray(i, i + 1));
+    assert.equal(got.kind, 'line');
+  }
+});
+
+test('a plain client (Redis bytes first) and a plain -d answer (-ERR …) are recognised as foreign at once', () => {
+  assert.equal(new RouteLineReader().push(Buffer.from('*1\r\n')).kind, 'foreign');
+  const r = new RouteLineReader().push(Buffer.from("-ERR unknown command 'CLOAKPIPE/1'\r\n"));
+  assert.equal(r.kind, 'foreign');
+  assert.equal(new RouteLineReader().push(Buffer.from('CLOAK')).kind, 'more');
+});
+
+test('replies: OK, REFUSED with a reason, anything else malformed', () => {
+  assert.equal(parseRouteReply(encodeRouteReply(null).toString().trim()), null);
+  assert.equal(
+    parseRouteReply(encodeRouteReply('10.0.0.9:6379 is not a member').toString().trim()),
+    '10.0.0.9:6379 is not a member',
+  );
+  assert.equal(parseRouteReply('CLOAKPIPE/1 MAYBE'), undefined);
+});
+
+test('malformed route requests are refused, port 0 only for the seed', () => {
+  assert.equal(parseRouteRequest('CLOAKPIPE/1 ROUTE 10.0.0.1 0'), null);
+  assert.equal(parseRouteRequest('CLOAKPIPE/1 ROUTE 10.0.0.1 70000'), null);
+  assert.equal(parseRouteRequest('CLOAKPIPE/1 ROUTE a b c'), null);
+  assert.equal(parseRouteRequest('CLOAKPIPE/2 ROUTE 10.0.0.1 1'), null);
+});
+
+test('the route line reader never throws on random bytes and stops early on foreign input', () => {
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 600 }), (bytes) => {
+      const r = new RouteLineReader().push(Buffer.from(bytes));
+      assert.ok(['more', 'line', 'foreign'].includes(r.kind));
+    }),
+  );
+});
+
+test('CLUSTER NODES members: ip:port, announced hostnames, IPv6, and a lone node with an empty ip', () => {
+  const text =
+    'ef06 127.0.0.1:7105@17105,node-7105.internal slave 4a5e 0 1 1 connected\n' +
+    'f0fd ::1:7202@17202 master - 0 1 3 connected 10923-16383\n' +
+    'd99b :7300@17300 myself,master - 0 0 0 connected 0-16383\n' +
+    'garbage line\n';
+  assert.deepEqual(parseClusterNodes(text, '10.1.1.1'), [
+    { host: '127.0.0.1', port: 7105 },
+    { host: 'node-7105.internal', port: 7105 },
+    { host: '::1', port: 7202 },
+    { host: '10.1.1.1', port: 7300 },
+  ]);
+});
