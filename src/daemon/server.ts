@@ -65,6 +65,7 @@ export class Daemon {
   readonly #queue: { s: Socket; route: Route | null }[] = [];
   readonly #limitWarn: RateLimitedWarning;
   readonly #acceptWarn: RateLimitedWarning;
+  readonly #targetWarn: RateLimitedWarning;
   #nextId = 1;
   #draining = false;
   #listening = false;
@@ -76,6 +77,7 @@ export class Daemon {
     this.#deps = deps;
     this.#limitWarn = new RateLimitedWarning(deps.log);
     this.#acceptWarn = new RateLimitedWarning(deps.log, 1000);
+    this.#targetWarn = new RateLimitedWarning(deps.log, 1000);
     this.#server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) =>
       this.#onConnection(s),
     );
@@ -196,6 +198,14 @@ export class Daemon {
       dial: (signal) => dial(resolver.endpoints(), this.#cfg.dial, signal),
       metrics,
       log,
+      targetWarning: (code, message) =>
+        this.#targetWarn.warn(
+          { code, err: message, conn: id },
+          `target connect failed (${code}); dropping connection` +
+            (code === 'EMFILE' || code === 'ENFILE'
+              ? ': out of file descriptors, raise LimitNOFILE / ulimit -n or lower -n'
+              : ''),
+        ),
       ...(this.#deps.routing ? { routing: this.#deps.routing(route) } : {}),
     });
     this.#live.add(t);

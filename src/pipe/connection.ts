@@ -63,6 +63,11 @@ export interface TunnelDeps {
   readonly log: Logger;
   /** Cluster mode only. */
   readonly routing?: TunnelRouting;
+  /**
+   * Report a failed target connection (the daemon rate-limits these, so running out of file
+   * descriptors does not flood the log); without it, each failure is logged.
+   */
+  readonly targetWarning?: (code: string, message: string) => void;
 }
 
 /**
@@ -139,6 +144,7 @@ export class Tunnel {
   #lifeTimer: NodeJS.Timeout | null = null;
   #halfTimer: NodeJS.Timeout | null = null;
   #ends = 0;
+  #encEndedEarly = false;
   /** -d cluster: reading the client's route line. */
   #routeReader: RouteLineReader | null = null;
   /** -d cluster: route read, target being dialled; plaintext held meanwhile. */
@@ -194,10 +200,12 @@ export class Tunnel {
         const code = err.code ?? 'EIO';
         this.#deps.metrics.targetConnectFailed(code);
         if (code === 'ETIMEDOUT') return this.#failHandshake('ETIMEDOUT');
-        this.#deps.log.warn(
-          { err: err.message, code },
-          'target connect failed; dropping connection',
-        );
+        if (this.#deps.targetWarning) this.#deps.targetWarning(code, err.message);
+        else
+          this.#deps.log.warn(
+            { err: err.message, code },
+            'target connect failed; dropping connection',
+          );
         this.#drop(`target connect failed: ${code}`);
       },
     );
@@ -345,6 +353,7 @@ export class Tunnel {
     }
     plain.resume();
     if (!this.#downBusy && !this.#waiting.has(enc)) enc.resume();
+    if (this.#encEndedEarly) this.#onEncEnd();
   }
 
   #armTimers(): void {
@@ -534,10 +543,15 @@ export class Tunnel {
       return this.#failHandshake(
         'ETRUNC',
         'peer closed the connection during the handshake: wrong key on one end, -g here or there ' +
-          'facing -f, or the peer is not a spiped/cloakpipe end',
+          'facing -f, the -d end could not reach its target, or the peer is not a spiped/cloakpipe end',
       );
     }
-    if (!this.#established) return; // target leg still dialling; the held bytes end there
+    if (!this.#established) {
+      // The target leg is still dialling: replay this EOF once it is up (Node emits 'end' even
+      // on a paused socket once its buffer is empty).
+      this.#encEndedEarly = true;
+      return;
+    }
     if (this.#framer.pending > 0) {
       this.#deps.metrics.packetRejected('ETRUNC');
       this.#deps.log.warn(

@@ -10,6 +10,7 @@ const INSTALL: Record<string, string> = {
   'redis-server': 'sudo apt-get install -y redis-server',
   'redis-cli': 'sudo apt-get install -y redis-tools',
   'redis-benchmark': 'sudo apt-get install -y redis-tools',
+  prlimit: 'sudo apt-get install -y util-linux',
   'systemd-analyze': 'sudo apt-get install -y systemd',
 };
 

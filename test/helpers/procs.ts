@@ -181,3 +181,52 @@ export async function stopAll(): Promise<void> {
     ),
   );
 }
+
+/**
+ * Run bin/cloakpipe.js under a wrapper command that execs it (e.g. ['prlimit', '--nofile=64:64']),
+ * so the process id is cloakpipe's own; wait until it listens.
+ */
+export async function startCloakpipeUnder(
+  wrapper: string[],
+  args: string[],
+): Promise<{ proc: Proc; address: string }> {
+  const [cmd, ...pre] = wrapper;
+  if (cmd === undefined) throw new TypeError('empty wrapper command');
+  const child = spawn(cmd, [...pre, process.execPath, BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const proc = track(child);
+  const m = await proc.waitFor(/"msg":"listening on (\S+),/);
+  return { proc, address: m[1]! };
+}
+
+/** Poll `check` every 50 ms until it returns true; rejects after `ms` with `what` and `detail()`. */
+export async function waitUntil(
+  check: () => boolean,
+  what: string,
+  ms = 10_000,
+  detail: () => string = () => '',
+): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline)
+      throw new Error(`timed out after ${ms} ms waiting until ${what}\n${detail()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Log lines of `proc` whose `msg` matches `re` (and, if given, whose fields match `fields`). */
+export function logLines(
+  proc: Proc,
+  re: RegExp,
+  fields: Record<string, unknown> = {},
+): Record<string, unknown>[] {
+  return proc
+    .logs()
+    .filter(
+      (l) =>
+        typeof l.msg === 'string' &&
+        re.test(l.msg) &&
+        Object.entries(fields).every(([k, v]) => l[k] === v),
+    );
+}

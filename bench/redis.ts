@@ -1,0 +1,198 @@
+/**
+ * Part 3, Redis: a real redis-server on a free loopback port, and redis-benchmark -t ping,set,get
+ * with REDIS_CLIENTS clients at each of REDIS_PIPELINES, run directly, through spiped and through
+ * cloakpipe. Requests/s and the p50/p99 latency redis-benchmark 7 prints in its --csv output.
+ */
+import { type Context, pairConfig } from './context.js';
+import { OVERFLOW_NOTE, REDIS_CLIENTS, REDIS_PIPELINES } from './options.js';
+import { type Pair, startPair } from './pairs.js';
+import { freePort, listenOverflows, type Proc, start, waitListen } from './procs.js';
+import { type Column, type Row, type Table, addValue } from './report.js';
+import { rotate } from './stats.js';
+
+/** The tests asked of redis-benchmark (-t), and requests in the warm-up run. */
+const TESTS = 'ping,set,get';
+const WARMUP_REQUESTS = 2000;
+/** A redis-benchmark run slower than this many requests/s is taken as stalled, after a grace. */
+const STALL_RPS = 500;
+const STALL_GRACE_MS = 60_000;
+
+/** One redis-benchmark --csv line. */
+interface CsvResult {
+  readonly test: string;
+  readonly rps: number;
+  readonly p50: number;
+  readonly p99: number;
+}
+
+/**
+ * Parse redis-benchmark --csv output: a header naming the columns, then one quoted line per test.
+ * Throws if the rps, p50_latency_ms or p99_latency_ms column is missing (an older redis-tools).
+ */
+export function parseCsv(text: string): CsvResult[] {
+  const lines = text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l.startsWith('"'));
+  const cells = (l: string): string[] => l.split(',').map((c) => c.replace(/^"|"$/g, ''));
+  const head = cells(lines[0] ?? '');
+  const col = (name: string): number => {
+    const i = head.indexOf(name);
+    if (i < 0) throw new Error(`redis-benchmark --csv has no "${name}" column; output:\n${text}`);
+    return i;
+  };
+  const [t, rps, p50, p99] = [
+    col('test'),
+    col('rps'),
+    col('p50_latency_ms'),
+    col('p99_latency_ms'),
+  ];
+  return lines.slice(1).map((l) => {
+    const c = cells(l);
+    return { test: c[t]!, rps: Number(c[rps]), p50: Number(c[p50]), p99: Number(c[p99]) };
+  });
+}
+
+/**
+ * benchmark(), run again once if it fails without stalling (a connect burst against a small
+ * listen backlog can get a connection reset by the kernel's SYN cookies); `onRetry` hears of it.
+ */
+async function benchmarkOrRetry(
+  port: number,
+  requests: number,
+  pipeline: number,
+  onRetry: (e: Error) => void,
+): Promise<CsvResult[]> {
+  try {
+    return await benchmark(port, requests, pipeline);
+  } catch (e) {
+    if (e instanceof StalledError) throw e;
+    onRetry(e as Error);
+    return benchmark(port, requests, pipeline);
+  }
+}
+
+/** redis-benchmark made no progress in the time allowed. */
+class StalledError extends Error {}
+
+/** Run redis-benchmark against 127.0.0.1:`port`; throws with its output if it fails. */
+async function benchmark(port: number, requests: number, pipeline: number): Promise<CsvResult[]> {
+  const args = ['-h', '127.0.0.1', '-p', String(port), '-t', TESTS, '-c', String(REDIS_CLIENTS)];
+  args.push('-n', String(requests), '-P', String(pipeline), '--csv');
+  const p = start('redis-benchmark', 'redis-benchmark', args);
+  const limitMs = STALL_GRACE_MS + (requests / STALL_RPS) * 1000;
+  let stalled = false;
+  const timer = setTimeout(() => {
+    stalled = true;
+    void p.stop();
+  }, limitMs);
+  const code = await p.exited;
+  clearTimeout(timer);
+  const out = p.output();
+  if (stalled)
+    throw new StalledError(
+      `redis-benchmark ${args.join(' ')} stopped after ${limitMs} ms:\n${out}`,
+    );
+  if (code !== 0 || /error/i.test(out))
+    throw new Error(`redis-benchmark ${args.join(' ')} failed (exit ${code}):\n${out}`);
+  const rows = parseCsv(out);
+  if (rows.length === 0) throw new Error(`redis-benchmark printed no results:\n${out}`);
+  return rows;
+}
+
+/** Start redis-server on a free loopback port without persistence. */
+async function startRedis(): Promise<{ proc: Proc; port: number }> {
+  let last: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const proc = start('redis-server', 'redis-server', [
+      ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      ...['--daemonize', 'no'],
+    ]);
+    try {
+      await waitListen(port, proc);
+      proc.watch();
+      return { proc, port };
+    } catch (e) {
+      last = e;
+      await proc.stop();
+    }
+  }
+  throw last;
+}
+
+/** Run the Redis part; returns its table. Throws if redis-benchmark fails. */
+export async function runRedis(ctx: Context): Promise<Table> {
+  const { redisRequests, rounds } = ctx.settings;
+  const redis = await startRedis();
+  const pairs: Pair[] = [];
+  try {
+    const targets: { column: Column; port: number }[] = [];
+    for (const impl of ['spiped', 'cloakpipe'] as const) {
+      const p = await startPair(impl, redis.port, pairConfig(ctx));
+      pairs.push(p);
+      targets.push({ column: impl, port: p.port });
+    }
+    targets.push({ column: 'direct', port: redis.port });
+    if (ctx.settings.warmup) for (const t of targets) await benchmark(t.port, WARMUP_REQUESTS, 1);
+
+    const rows: Row[] = [];
+    for (const pipeline of REDIS_PIPELINES) {
+      // test name → metric → column → per-round values
+      const got = new Map<string, Record<'rps' | 'p50' | 'p99', Row['values']>>();
+      const overflows: Row['values'] = {};
+      const reruns: Row['values'] = {};
+      for (let r = 0; r < rounds; r++)
+        for (const t of rotate(targets, r)) {
+          const overflows0 = listenOverflows();
+          let rerun = 0;
+          const results = await benchmarkOrRetry(t.port, redisRequests, pipeline, (e) => {
+            rerun++;
+            ctx.progress(
+              `redis -P ${pipeline} ${t.column}: FAILED, running it again once: ${e.message}`,
+            );
+          });
+          const over = listenOverflows() - overflows0;
+          addValue(overflows, t.column, over);
+          addValue(reruns, t.column, rerun);
+          for (const x of results) {
+            const m = got.get(x.test) ?? { rps: {}, p50: {}, p99: {} };
+            got.set(x.test, m);
+            for (const k of ['rps', 'p50', 'p99'] as const) addValue(m[k], t.column, x[k]);
+          }
+          const summary = results.map((x) => `${x.test} ${x.rps.toFixed(0)}`).join(', ');
+          ctx.progress(
+            `redis round ${r + 1}/${rounds} -P ${pipeline} ${t.column}: ${summary} rps, ` +
+              `${over} listen overflows`,
+          );
+        }
+      for (const [test, m] of got) {
+        const label = `${test} -P ${pipeline}`;
+        rows.push(
+          { label, unit: 'req/s', better: 'higher', values: m.rps },
+          { label, unit: 'p50 ms', better: 'lower', values: m.p50 },
+          { label, unit: 'p99 ms', better: 'lower', values: m.p99 },
+        );
+      }
+      const label = `all tests -P ${pipeline}`;
+      rows.push(
+        { label, unit: 'reruns', better: 'lower', values: reruns, count: true },
+        { label, unit: 'overflows', better: 'lower', values: overflows, count: true },
+      );
+    }
+    return {
+      part: 'redis',
+      title: `redis: redis-benchmark -t ${TESTS} -c ${REDIS_CLIENTS} -n ${redisRequests} (${rounds} round${rounds > 1 ? 's' : ''})`,
+      rows,
+      notes: [
+        'Latencies are those redis-benchmark reports (--csv p50_latency_ms, p99_latency_ms).',
+        `redis-benchmark opens its ${REDIS_CLIENTS} connections at once at the start of every test.`,
+        'reruns: a redis-benchmark run that failed (e.g. "Connection reset by peer") is run again once; a second failure fails the benchmark.',
+        OVERFLOW_NOTE,
+      ],
+    };
+  } finally {
+    await Promise.all(pairs.map((p) => p.stop()));
+    await redis.proc.stop();
+  }
+}

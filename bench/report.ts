@@ -1,0 +1,126 @@
+/**
+ * Results: one table per part, each row a measurement with its per-round values for direct TCP,
+ * spiped and cloakpipe; rendered as markdown (median, and min–max over the rounds) with the
+ * cloakpipe/spiped ratio of medians in its own column, and written as JSON.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Summary, summarize } from './stats.js';
+
+/** The columns a row can fill. */
+export const COLUMNS = ['direct', 'spiped', 'cloakpipe'] as const;
+export type Column = (typeof COLUMNS)[number];
+
+/** One measured quantity. */
+export interface Row {
+  /** What was measured, e.g. "sequential, no -f". */
+  readonly label: string;
+  /** Unit of the values, e.g. "MB/s", "ms". */
+  readonly unit: string;
+  /** Whether a larger value is better (throughput) or worse (latency, memory). */
+  readonly better: 'higher' | 'lower';
+  /** Per-round values of each column that was measured. */
+  readonly values: Partial<Record<Column, number[]>>;
+  /** A diagnostic count (failures, overflows): printed as integers, no ratio. */
+  readonly count?: true;
+}
+
+/** One part's results. */
+export interface Table {
+  readonly part: string;
+  readonly title: string;
+  readonly rows: Row[];
+  /** Lines printed under the table (settings, caveats). */
+  readonly notes: string[];
+}
+
+/** A row as written to JSON: its summaries and the ratio. */
+interface RowJson {
+  label: string;
+  unit: string;
+  better: 'higher' | 'lower';
+  summaries: Partial<Record<Column, Summary>>;
+  ratio: number | null;
+}
+
+/** Append `v` to `values[column]`, creating the list if needed. */
+export function addValue(values: Row['values'], column: Column, v: number): void {
+  const list = values[column] ?? [];
+  list.push(v);
+  values[column] = list;
+}
+
+/**
+ * cloakpipe median / spiped median, or null for a count row or when either is missing or
+ * spiped's is 0.
+ */
+export function ratio(row: Row): number | null {
+  if (row.count) return null;
+  const c = row.values.cloakpipe;
+  const s = row.values.spiped;
+  if (!c?.length || !s?.length) return null;
+  const sm = summarize(s).median;
+  return sm === 0 ? null : summarize(c).median / sm;
+}
+
+/** A number with precision suited to its size. */
+export function fmt(n: number): string {
+  if (Number.isInteger(n)) return String(n);
+  const a = Math.abs(n);
+  if (a >= 100) return n.toFixed(0);
+  if (a >= 10) return n.toFixed(1);
+  if (a >= 1) return n.toFixed(2);
+  return n.toFixed(3);
+}
+
+function cell(values: number[] | undefined): string {
+  if (!values?.length) return '—';
+  const s = summarize(values);
+  return values.length === 1 ? fmt(s.median) : `${fmt(s.median)} (${fmt(s.min)}–${fmt(s.max)})`;
+}
+
+/** `table` as a markdown section: heading, table, notes. */
+export function markdown(table: Table): string {
+  const cols = COLUMNS.filter((c) => table.rows.some((r) => r.values[c]?.length));
+  const head = ['measurement', 'unit', ...cols, 'cloakpipe/spiped'];
+  const lines = [
+    `### ${table.title}`,
+    '',
+    `| ${head.join(' | ')} |`,
+    `|${head.map((_, i) => (i < 2 ? ' --- ' : ' ---: ')).join('|')}|`,
+  ];
+  for (const r of table.rows) {
+    const q = ratio(r);
+    const unit = `${r.unit} ${r.better === 'higher' ? '↑' : '↓'}`;
+    const cells = cols.map((c) => cell(r.values[c]));
+    lines.push(
+      `| ${[r.label, unit, ...cells, q === null ? '—' : `${q >= 100 ? q.toFixed(0) : q.toFixed(2)}×`].join(' | ')} |`,
+    );
+  }
+  if (table.notes.length > 0) lines.push('', ...table.notes.map((n) => `- ${n}`));
+  return `${lines.join('\n')}\n`;
+}
+
+function rowJson(r: Row): RowJson {
+  const summaries: Partial<Record<Column, Summary>> = {};
+  for (const c of COLUMNS) {
+    const v = r.values[c];
+    if (v?.length) summaries[c] = summarize(v);
+  }
+  return { label: r.label, unit: r.unit, better: r.better, summaries, ratio: ratio(r) };
+}
+
+/**
+ * Write `{...meta, tables}` to `dir`/<timestamp>.json (creating `dir`); returns the file path.
+ */
+export function writeJson(dir: string, meta: Record<string, unknown>, tables: Table[]): string {
+  mkdirSync(dir, { recursive: true });
+  const stamp = new Date().toISOString().replace(/[:.]/g, '-');
+  const path = join(dir, `${stamp}.json`);
+  const body = {
+    ...meta,
+    tables: tables.map((t) => ({ ...t, rows: t.rows.map(rowJson) })),
+  };
+  writeFileSync(path, `${JSON.stringify(body, null, 2)}\n`);
+  return path;
+}

@@ -1,0 +1,82 @@
+// Goal: backpressure holds end to end — a target reading at 20 MiB/s while 256 MiB are sent
+// (the issue's figure is 1 GiB; 256 MiB keeps CI time down and is still four times the limit),
+// and a client reading a 256 MiB reply at 20 MiB/s, leave each cloakpipe end's RSS within 64 MiB
+// of its baseline, and every byte arrives intact.
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { type Proc, startCloakpipe, stopAll } from '../helpers/procs.js';
+import { MiB, mib, sampleRss } from '../helpers/rss.js';
+import {
+  sourceServer,
+  streamTransfer,
+  type TestServer,
+  tempDir,
+  throttledServer,
+} from '../helpers/targets.js';
+
+after(stopAll);
+
+const TOTAL_MIB = 256;
+const SLOW = 20 * MiB;
+const LIMIT = 64 * MiB;
+const BLOCK = randomBytes(MiB);
+
+/** A cloakpipe pair in front of `target`. */
+async function pair(target: TestServer): Promise<{ e: Proc; d: Proc; entry: string }> {
+  const dir = tempDir();
+  const key = join(dir, 'key');
+  writeFileSync(key, randomBytes(32), { mode: 0o600 });
+  const d = await startCloakpipe(['-d', '-s', '[127.0.0.1]:0', '-t', target.address, '-k', key]);
+  const e = await startCloakpipe(['-e', '-s', '[127.0.0.1]:0', '-t', d.address, '-k', key]);
+  return { e: e.proc, d: d.proc, entry: e.address };
+}
+
+test('a slow target (20 MiB/s) receiving 256 MiB: each end stays within 64 MiB of its baseline RSS', async (t) => {
+  const target = await throttledServer(SLOW, 'digest');
+  const p = await pair(target);
+  await streamTransfer(p.entry, BLOCK, 16); // warm-up, so the baselines include a busy tunnel
+  const rssE = sampleRss(p.e.child.pid!);
+  const rssD = sampleRss(p.d.child.pid!);
+  const r = await streamTransfer(p.entry, BLOCK, TOTAL_MIB, { timeoutMs: 120_000 });
+  const growth = { e: rssE.stop(), d: rssD.stop() };
+  t.diagnostic(
+    `${TOTAL_MIB} MiB in ${(r.ms / 1000).toFixed(1)} s; RSS growth -e ${mib(growth.e)}, -d ${mib(growth.d)}`,
+  );
+  assert.equal(r.head.subarray(0, 32).toString('hex'), r.sentSha256, 'target digest matches');
+  assert.ok(
+    r.ms >= ((TOTAL_MIB * MiB) / SLOW) * 1000 * 0.9,
+    'the target really was the bottleneck',
+  );
+  assert.ok(growth.e < LIMIT, `-e RSS grew by ${mib(growth.e)}`);
+  assert.ok(growth.d < LIMIT, `-d RSS grew by ${mib(growth.d)}`);
+});
+
+test('a slow client (20 MiB/s) reading a 256 MiB reply: each end stays within 64 MiB of its baseline RSS', async (t) => {
+  // The first connection is a 16 MiB warm-up; the second gets the full reply.
+  const target = await sourceServer(BLOCK, (n) => (n === 0 ? 16 : TOTAL_MIB));
+  const p = await pair(target);
+  assert.equal((await streamTransfer(p.entry, BLOCK, 0)).bytes, 16 * MiB);
+  const rssE = sampleRss(p.e.child.pid!);
+  const rssD = sampleRss(p.d.child.pid!);
+  const r = await streamTransfer(p.entry, BLOCK, 0, {
+    readBytesPerSecond: SLOW,
+    timeoutMs: 120_000,
+  });
+  const growth = { e: rssE.stop(), d: rssD.stop() };
+  t.diagnostic(
+    `${TOTAL_MIB} MiB back in ${(r.ms / 1000).toFixed(1)} s; RSS growth -e ${mib(growth.e)}, -d ${mib(growth.d)}`,
+  );
+  const expected = createHash('sha256');
+  for (let i = 0; i < TOTAL_MIB; i++) expected.update(BLOCK);
+  assert.equal(r.bytes, TOTAL_MIB * MiB);
+  assert.equal(r.sha256, expected.digest('hex'));
+  assert.ok(
+    r.ms >= ((TOTAL_MIB * MiB) / SLOW) * 1000 * 0.9,
+    'the client really was the bottleneck',
+  );
+  assert.ok(growth.e < LIMIT, `-e RSS grew by ${mib(growth.e)}`);
+  assert.ok(growth.d < LIMIT, `-d RSS grew by ${mib(growth.d)}`);
+});
