@@ -68,6 +68,8 @@ export class ClusterFilter implements StreamFilter {
   readonly #replies: ReplyScanner<Expect>;
   readonly #pending: Expect[] = [];
   #pairing = true;
+  /** The address -d dialled for this connection: what `''` and `?` endpoints are relative to. */
+  #dialled: Route | null = null;
   #inMulti = false;
   #queued: (TopologyKind | null)[] = [];
 
@@ -85,6 +87,20 @@ export class ClusterFilter implements StreamFilter {
       },
       limits: { captureCap: deps.captureCap ?? 16 * 1024 * 1024 },
     });
+  }
+
+  /** -d says which address it dialled; `''`/`?` endpoints on this connection mean its host. */
+  routed(dialled: Route): void {
+    this.#dialled = dialled;
+    const own = this.#d.route;
+    // The seed entry and any name-keyed route are aliases of the address actually dialled.
+    if (own.host !== dialled.host && dialled.host !== '-')
+      this.#d.listeners.alias(
+        own.host,
+        own.port === 0 ? dialled.port : own.port,
+        dialled.host,
+        dialled.port,
+      );
   }
 
   /** Observe client requests; the bytes are forwarded unchanged. */
@@ -176,11 +192,13 @@ export class ClusterFilter implements StreamFilter {
   #routeOf(node: NodeAddress): Route {
     const L = this.#d.listeners;
     if (node.ip) {
-      if (node.hostname) L.alias(node.hostname, node.port, node.ip);
-      if (node.host !== node.ip) L.alias(node.host, node.port, node.ip);
-      return { host: node.ip, port: node.port };
+      if (node.hostname) L.alias(node.hostname, node.port, node.ip, node.port);
+      if (node.host !== node.ip && node.host !== '' && node.host !== '?')
+        L.alias(node.host, node.port, node.ip, node.port);
+      return L.canonical(node.ip, node.port);
     }
-    if (node.host === '' || node.host === '?') return { host: this.#d.route.host, port: node.port };
+    if (node.host === '' || node.host === '?')
+      return L.canonical(this.#dialled?.host ?? this.#d.route.host, node.port);
     return L.canonical(node.host, node.port);
   }
 

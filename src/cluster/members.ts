@@ -14,6 +14,8 @@ import { SEED_HOST } from '../protocol/route.js';
 export interface Member {
   readonly host: string;
   readonly port: number;
+  /** For an announced hostname: the node's IP, which -d dials (no DNS needed). */
+  readonly ip?: string;
 }
 
 /** Longest CLUSTER NODES reply read (a large cluster is a few hundred KB). */
@@ -38,7 +40,7 @@ export function parseClusterNodes(text: string, self: string): Member[] {
     const ip = hostPort.slice(0, colon) || self;
     out.push({ host: ip, port });
     const comma = addr.indexOf(',');
-    if (comma >= 0 && addr.slice(comma + 1)) out.push({ host: addr.slice(comma + 1), port });
+    if (comma >= 0 && addr.slice(comma + 1)) out.push({ host: addr.slice(comma + 1), port, ip });
   }
   return out;
 }
@@ -114,10 +116,11 @@ export class Membership {
     return this.#members.size;
   }
 
+  /** Add a member; a hostname entry dials its IP. True if it was new. */
   #add(m: Member): boolean {
     const k = `${m.host}:${m.port}`;
     if (this.#members.has(k)) return false;
-    this.#members.set(k, m);
+    this.#members.set(k, { host: m.ip ?? m.host, port: m.port });
     return true;
   }
 
@@ -166,9 +169,11 @@ export class Membership {
           : { host: this.#seed.host, port: route.port }
         : { host: route.host, port: route.port };
     const key = `${target.host}:${target.port}`;
-    if (this.#members.has(key)) return target;
+    const known = this.#members.get(key);
+    if (known) return known;
     if (Date.now() - this.#lastRefresh > 1000 || this.#refreshing) await this.refresh();
-    if (this.#members.has(key)) return target;
+    const learned = this.#members.get(key);
+    if (learned) return learned;
     this.#events.routeRefused('not-a-member');
     return `${key} is not a member of the cluster`;
   }

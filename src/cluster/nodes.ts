@@ -42,7 +42,7 @@ export class NodeListeners {
   readonly #nodes = new Map<string, Entry>();
   readonly #usedPorts = new Set<number>();
   /** `name:port` → the IP a topology reply gave for it (hostnames are aliases of their IP). */
-  readonly #aliases = new Map<string, string>();
+  readonly #aliases = new Map<string, Route>();
   #nextPort: number;
   #exhaustedLogged = false;
 
@@ -51,14 +51,25 @@ export class NodeListeners {
     this.#nextPort = options.ports?.from ?? 0;
   }
 
-  /** Record that node `name:port` (a hostname) is `ip:port`, as a topology reply showed. */
-  alias(name: string, port: number, ip: string): void {
-    if (name && name !== ip && name !== '?') this.#aliases.set(`${name}:${port}`, ip);
+  /**
+   * Record that `name:namePort` (a hostname, or the seed route) is the node `ip:port`. One node
+   * keeps one listener: if the name already has one and the IP has none, the IP adopts it (and
+   * vice versa), so every reply type names the same local address.
+   */
+  alias(name: string, namePort: number, ip: string, port: number): void {
+    if (!name || name === '?' || (name === ip && namePort === port)) return;
+    const nameKey = `${name}:${namePort}`;
+    const ipKey = `${ip}:${port}`;
+    this.#aliases.set(nameKey, { host: ip, port });
+    const byName = this.#nodes.get(nameKey);
+    const byIp = this.#nodes.get(ipKey);
+    if (byName && !byIp) this.#nodes.set(ipKey, byName);
+    else if (byIp && !byName) this.#nodes.set(nameKey, byIp);
   }
 
-  /** The IP-keyed route for a host name seen before in a topology reply, or the name itself. */
+  /** The route a name stands for: the IP-keyed route if a topology reply aliased it, else itself. */
   canonical(host: string, port: number): Route {
-    return { host: this.#aliases.get(`${host}:${port}`) ?? host, port };
+    return this.#aliases.get(`${host}:${port}`) ?? { host, port };
   }
 
   /** The canonical local address of a node already opened, if any (synchronous). */
@@ -135,7 +146,7 @@ export class NodeListeners {
 
   #listenerCount(): number {
     let n = 0;
-    for (const e of this.#nodes.values()) if (e.server) n++;
+    for (const e of new Set(this.#nodes.values())) if (e.server) n++;
     return n;
   }
 

@@ -25,27 +25,32 @@ const BATCH = 64;
 /** Keystream bytes per packet (whole AES blocks). */
 const KS_PER_PACKET = BLOCKS_PER_PACKET * AES_BLOCK;
 
+/**
+ * Counter blocks for BATCH packets, shared by every Keystream of the process: they are public
+ * values, filled and consumed synchronously inside make(), so one scratch buffer serves all
+ * connections (a per-connection copy would cost 66 KiB per direction). The block-index half of
+ * every block never changes and is filled once.
+ */
+const COUNTERS = (() => {
+  const c = Buffer.alloc(BATCH * KS_PER_PACKET);
+  for (let p = 0; p < BATCH; p++)
+    for (let b = 0; b < BLOCKS_PER_PACKET; b++)
+      writeBe64(c, p * KS_PER_PACKET + b * AES_BLOCK + 8, b);
+  return c;
+})();
+const COUNTER_WORDS = new Int32Array(COUNTERS.buffer, COUNTERS.byteOffset, COUNTERS.length >>> 2);
+
 /** Keystream generator for one direction: AES-ECB over be64(packet#) ‖ be64(block#). */
 class Keystream {
   readonly #ecb: Cipher;
-  readonly #counters = Buffer.alloc(BATCH * KS_PER_PACKET);
-  readonly #words = new Int32Array(
-    this.#counters.buffer,
-    this.#counters.byteOffset,
-    this.#counters.length >>> 2,
-  );
   constructor(e: Uint8Array) {
     this.#ecb = createCipheriv('aes-256-ecb', e, null);
     this.#ecb.setAutoPadding(false);
-    // The block-index half of every counter block never changes: fill it once.
-    for (let p = 0; p < BATCH; p++)
-      for (let b = 0; b < BLOCKS_PER_PACKET; b++)
-        writeBe64(this.#counters, p * KS_PER_PACKET + b * AES_BLOCK + 8, b);
   }
   /** Keystream for packets first .. first+count-1 (count ≤ BATCH), KS_PER_PACKET bytes each. */
   make(first: number, count: number): Buffer {
-    const c = this.#counters;
-    const w = this.#words;
+    const c = COUNTERS;
+    const w = COUNTER_WORDS;
     for (let p = 0; p < count; p++) {
       const base = p * KS_PER_PACKET;
       writeBe64(c, base, first + p);
@@ -106,7 +111,7 @@ class NodeSealer implements Sealer {
   seal(plain: Uint8Array): Buffer {
     if (this.#dead) throw new Error('sealer destroyed');
     const count = Math.ceil(plain.length / MAX_DATA);
-    const out = Buffer.allocUnsafeSlow(count * PACKET_LEN);
+    const out = Buffer.allocUnsafe(count * PACKET_LEN);
     for (let done = 0; done < count; done += BATCH) {
       const n = Math.min(BATCH, count - done);
       const ks = this.#ks.make(this.#pnum, n);
@@ -146,7 +151,7 @@ class NodeOpener implements Opener {
     if (this.#dead) throw new Error('opener destroyed');
     if (this.#failed) return { plain: Buffer.alloc(0), failure: 'bad-mac' };
     const count = Math.floor(packets.length / PACKET_LEN);
-    const out = Buffer.allocUnsafeSlow(count * MAX_DATA);
+    const out = Buffer.allocUnsafe(count * MAX_DATA);
     let pos = 0;
     let failure: OpenFailure | undefined;
     for (let done = 0; done < count && failure === undefined; done += BATCH) {

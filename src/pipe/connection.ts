@@ -77,6 +77,8 @@ export interface TunnelDeps {
  * Promise or a thrown error drops the connection with its message as the reason.
  */
 export interface StreamFilter {
+  /** -e cluster: the -d end dialled this address for the connection (before any reply). */
+  routed?(dialled: Route): void;
   up(chunk: Buffer): Buffer;
   down(chunk: Buffer): Buffer[] | Promise<Buffer[]>;
 }
@@ -325,7 +327,11 @@ export class Tunnel {
       enc.write(this.#sealer!.seal(encodeRouteRequest(routing.route)));
       this.#ackReader = new RouteLineReader();
     }
-    if (routing?.serve) enc.write(this.#sealer!.seal(encodeRouteReply(null)));
+    if (routing?.serve) {
+      const s = plain as Socket;
+      const dialled = { host: s.remoteAddress ?? '-', port: s.remotePort ?? 0 };
+      enc.write(this.#sealer!.seal(encodeRouteReply(dialled)));
+    }
     const filter = routing?.filter;
     plain.on('data', (chunk: Buffer) => {
       this.#sealed += chunk.length;
@@ -351,7 +357,7 @@ export class Tunnel {
       this.#rest = null;
       this.#openPackets(rest);
     }
-    plain.resume();
+    if (!this.#ackReader) plain.resume();
     if (!this.#downBusy && !this.#waiting.has(enc)) enc.resume();
     if (this.#encEndedEarly) this.#onEncEnd();
   }
@@ -504,12 +510,13 @@ export class Tunnel {
 
   /** -d cluster: tell the client no, then close. */
   #refuseRoute(reason: string): void {
+    const refusal: string = reason;
     this.#deps.log.warn({ reason: 'EROUTE', detail: reason }, `route refused: ${reason}`);
     const enc = this.#enc!;
     this.#closing = true;
     this.#error = `route refused: ${reason}`;
     if (this.#timer) clearTimeout(this.#timer);
-    enc.end(this.#sealer!.seal(encodeRouteReply(reason)));
+    enc.end(this.#sealer!.seal(encodeRouteReply(refusal)));
     setTimeout(() => enc.destroy(), 2000).unref();
   }
 
@@ -526,15 +533,18 @@ export class Tunnel {
       );
       return this.#drop('peer is not in cluster mode');
     }
-    const refusal = parseRouteReply(r.line);
-    if (refusal !== null) {
-      const why = refusal ?? 'malformed answer';
+    const answer = parseRouteReply(r.line);
+    if (typeof answer !== 'object') {
+      const why = answer ?? 'malformed answer';
       this.#deps.log.warn(
         { reason: 'EROUTE', detail: why },
         `the -d end refused the route: ${why}`,
       );
       return this.#drop(`route refused: ${why}`);
     }
+    this.#deps.routing?.filter?.routed?.(answer);
+    // Client bytes were held until now: a plain -d must never pass them to its target.
+    this.#plain!.resume();
     if (r.rest.length > 0) this.#onPlainDown(Buffer.from(r.rest));
   }
 

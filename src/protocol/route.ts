@@ -4,7 +4,7 @@
  * byte-compatible with spiped.
  *
  *   -e → -d   CLOAKPIPE/1 ROUTE <host> <port>\r\n     the cluster node this connection is for
- *   -d → -e   CLOAKPIPE/1 OK\r\n                      dialled; Redis bytes follow
+ *   -d → -e   CLOAKPIPE/1 OK <ip> <port>\r\n          dialled that address; Redis bytes follow
  *             CLOAKPIPE/1 REFUSED <reason>\r\n        not a member of the cluster (connection ends)
  *
  * `<host>` is the node's address as the cluster reports it (IPv6 unbracketed, a host name, or
@@ -36,9 +36,16 @@ export function encodeRouteRequest(route: Route): Buffer {
   return Buffer.from(`${ROUTE_MAGIC}ROUTE ${route.host} ${route.port}\r\n`, 'latin1');
 }
 
-/** The -d answer: OK, or REFUSED with a short reason (no spaces needed; trimmed to fit). */
-export function encodeRouteReply(refusal: string | null): Buffer {
-  const text = refusal === null ? 'OK' : `REFUSED ${refusal.replace(/[\r\n]/g, ' ').slice(0, 200)}`;
+/**
+ * The -d answer: OK naming the address actually dialled (so -e can resolve the `''` and `?`
+ * endpoints a node reports relative to "the host of this connection"), or REFUSED with a short
+ * reason (trimmed to fit).
+ */
+export function encodeRouteReply(result: Route | string): Buffer {
+  const text =
+    typeof result === 'string'
+      ? `REFUSED ${result.replace(/[\r\n]/g, ' ').slice(0, 200)}`
+      : `OK ${result.host} ${result.port}`;
   return Buffer.from(`${ROUTE_MAGIC}${text}\r\n`, 'latin1');
 }
 
@@ -89,9 +96,10 @@ export function parseRouteRequest(line: string): Route | null {
   return { host: m[1]!, port };
 }
 
-/** Parse a reply line: null = OK, a string = the refusal reason, undefined = malformed. */
-export function parseRouteReply(line: string): string | null | undefined {
-  if (line === `${ROUTE_MAGIC}OK`) return null;
+/** Parse a reply line: a Route = OK (the address dialled), a string = refused, undefined = malformed. */
+export function parseRouteReply(line: string): Route | string | undefined {
+  const ok = /^CLOAKPIPE\/1 OK (\S{1,255}) ([0-9]{1,5})$/.exec(line);
+  if (ok) return { host: ok[1]!, port: Number(ok[2]) };
   if (line.startsWith(`${ROUTE_MAGIC}REFUSED `)) return line.slice(`${ROUTE_MAGIC}REFUSED `.length);
   return undefined;
 }

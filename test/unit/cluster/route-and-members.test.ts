@@ -41,7 +41,10 @@ test('a plain client (Redis bytes first) and a plain -d answer (-ERR …) are re
 });
 
 test('replies: OK, REFUSED with a reason, anything else malformed', () => {
-  assert.equal(parseRouteReply(encodeRouteReply(null).toString().trim()), null);
+  assert.deepEqual(
+    parseRouteReply(encodeRouteReply({ host: '10.0.0.5', port: 6379 }).toString().trim()),
+    { host: '10.0.0.5', port: 6379 },
+  );
   assert.equal(
     parseRouteReply(encodeRouteReply('10.0.0.9:6379 is not a member').toString().trim()),
     '10.0.0.9:6379 is not a member',
@@ -73,7 +76,7 @@ test('CLUSTER NODES members: ip:port, announced hostnames, IPv6, and a lone node
     'garbage line\n';
   assert.deepEqual(parseClusterNodes(text, '10.1.1.1'), [
     { host: '127.0.0.1', port: 7105 },
-    { host: 'node-7105.internal', port: 7105 },
+    { host: 'node-7105.internal', port: 7105, ip: '127.0.0.1' },
     { host: '::1', port: 7202 },
     { host: '10.1.1.1', port: 7300 },
   ]);

@@ -1,0 +1,201 @@
+// Goal: per-connection state survives the cluster tunnel: SUBSCRIBE/PUBLISH and sharded
+// SSUBSCRIBE/SPUBLISH (one shard channel on each master, RESP2 and RESP3 subscribers) deliver
+// every message through the -e end, MULTI/EXEC on hash-tagged keys runs on each master, and the
+// replies that carry node addresses inside a transaction (a queued -MOVED, a CLUSTER SLOTS in EXEC)
+// reach the client rewritten to the -e end's local listeners.
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, test } from 'node:test';
+import { Redis } from 'ioredis';
+import {
+  ioredisCluster,
+  ioredisReady,
+  keyInSlot,
+  keySlot,
+  nodeListeners,
+  nodeRedisCluster,
+  pollUntil,
+  rawRoundTrip,
+  startTunnelledCluster,
+  type TunnelledCluster,
+} from '../helpers/cluster.js';
+import { stopAll } from '../helpers/procs.js';
+
+let fx: TunnelledCluster;
+const run = randomBytes(4).toString('hex');
+/** For each master (in slot order): a slot it serves, the first of its first range. */
+let slots: number[] = [];
+
+before(async () => {
+  fx = await startTunnelledCluster({ masters: 3, replicas: 0 });
+  slots = (await fx.cluster.masters())
+    .map((m) => Number(m.slots.find((r) => !r.startsWith('['))!.split('-')[0]))
+    .sort((a, b) => a - b);
+});
+after(async () => {
+  await fx?.close();
+  await stopAll();
+});
+
+function tails(): string {
+  const tail = (s: string): string => s.split('\n').slice(-30).join('\n');
+  return `\n--- -e log ---\n${tail(fx.e.output())}\n--- -d log ---\n${tail(fx.d.output())}`;
+}
+
+test('SUBSCRIBE/PUBLISH: ioredis (RESP2) and node-redis (RESP3) subscribers each get every message, in order', async () => {
+  const channel = `news-${run}`;
+  const sent = Array.from({ length: 25 }, (_, i) => `m${i}`);
+  const sub = ioredisCluster(fx);
+  const sub3 = nodeRedisCluster(fx, 3);
+  // One publisher connection (to the seed, through -e) so the cluster bus keeps the order; a
+  // Cluster client would PUBLISH through a random node each time.
+  const pub = new Redis({ host: fx.eHost, port: fx.ePort, lazyConnect: true });
+  sub3.on('error', () => {});
+  const got: string[] = [];
+  const got3: string[] = [];
+  try {
+    await Promise.all([ioredisReady(sub), pub.connect(), sub3.connect()]);
+    sub.on('message', (ch: string, m: string) => {
+      if (ch === channel) got.push(m);
+    });
+    await sub.subscribe(channel);
+    await sub3.subscribe(channel, (m) => got3.push(m));
+    for (const m of sent) await pub.publish(channel, m);
+    await pollUntil(
+      'both subscribers have every message',
+      async () => got.length === sent.length && got3.length === sent.length,
+      10_000,
+      20,
+    ).catch((e: Error) => assert.fail(`${e.message}: ${got.length}, ${got3.length}${tails()}`));
+    assert.deepEqual(got, sent);
+    assert.deepEqual(got3, sent);
+    await fx.assertTunnelOnly({ minNodeClients: 2 });
+  } finally {
+    sub.disconnect();
+    pub.disconnect();
+    await sub3.close().catch(() => {});
+  }
+});
+
+test('SSUBSCRIBE/SPUBLISH: a shard channel on each master reaches node-redis RESP2, RESP3 and ioredis sharded subscribers', async () => {
+  const channels = slots.map((s) => keyInSlot(s, `shard-${run}`));
+  const subs = [nodeRedisCluster(fx, 2), nodeRedisCluster(fx, 3)];
+  const io = ioredisCluster(fx, { shardedSubscribers: true });
+  const pub = nodeRedisCluster(fx, 3);
+  const got = new Map<string, string[]>();
+  const record = (who: string, ch: string, m: string): void => {
+    const k = `${who} ${ch}`;
+    got.set(k, [...(got.get(k) ?? []), m]);
+  };
+  for (const c of [...subs, pub]) c.on('error', () => {});
+  try {
+    await Promise.all([...subs.map((c) => c.connect()), pub.connect(), ioredisReady(io)]);
+    for (const [i, c] of subs.entries())
+      for (const ch of channels) await c.sSubscribe(ch, (m) => record(`nr${i}`, ch, m));
+    io.on('smessage', (ch: string, m: string) => record('io', ch, m));
+    for (const ch of channels) await io.ssubscribe(ch);
+    // Each shard channel is served by its slot's master: SPUBLISH goes there (after -MOVED if needed).
+    for (const ch of channels) for (let i = 0; i < 10; i++) await pub.sPublish(ch, `${ch}#${i}`);
+    const want = 3 * channels.length;
+    await pollUntil(
+      'every subscriber has every shard message',
+      async () => [...got.values()].filter((v) => v.length === 10).length === want,
+      10_000,
+      20,
+    ).catch((e: Error) =>
+      assert.fail(`${e.message}: ${JSON.stringify([...got.entries()])}${tails()}`),
+    );
+    for (const ch of channels)
+      for (const who of ['nr0', 'nr1', 'io'])
+        assert.deepEqual(
+          got.get(`${who} ${ch}`),
+          Array.from({ length: 10 }, (_, i) => `${ch}#${i}`),
+          `${who} on ${ch} (slot ${keySlot(ch)})`,
+        );
+    // The SSUBSCRIBEs sit on the owning masters, on connections that came from the -d end.
+    for (const ch of channels) {
+      const owner = await fx.cluster.ownerOf(keySlot(ch));
+      const list = await fx.cluster.exec(owner.port, 'client', 'list');
+      assert.match(list, /ssub=[1-9]/, `a sharded subscriber on ${owner.port}`);
+    }
+    await fx.assertTunnelOnly({ minNodeClients: 6 });
+  } finally {
+    for (const c of [...subs, pub]) await c.close().catch(() => {});
+    io.disconnect();
+  }
+});
+
+test('MULTI/EXEC on hash-tagged keys: each master runs its transaction atomically (ioredis and node-redis)', async () => {
+  const io = ioredisCluster(fx);
+  const nr = nodeRedisCluster(fx, 3);
+  nr.on('error', () => {});
+  try {
+    await Promise.all([ioredisReady(io), nr.connect()]);
+    for (const slot of slots) {
+      const tag = `{${keyInSlot(slot, `tx-${run}`)}}`;
+      const res = await io
+        .multi()
+        .set(`${tag}:a`, '1')
+        .incrby(`${tag}:n`, 5)
+        .rpush(`${tag}:l`, 'x', 'y')
+        .get(`${tag}:a`)
+        .exec();
+      assert.deepEqual(res, [
+        [null, 'OK'],
+        [null, 5],
+        [null, 2],
+        [null, '1'],
+      ]);
+      const res3 = await nr
+        .multi()
+        .incrBy(`${tag}:n`, 2)
+        .lRange(`${tag}:l`, 0, -1)
+        .del(`${tag}:a`)
+        .exec();
+      assert.deepEqual(res3, [7, ['x', 'y'], 1]);
+      const owner = await fx.cluster.ownerOf(keySlot(`${tag}:n`));
+      assert.equal((await fx.cluster.exec(owner.port, 'get', `${tag}:n`)).trim(), '7');
+    }
+    await fx.assertTunnelOnly({ minNodeClients: 3 });
+  } finally {
+    io.disconnect();
+    await nr.close().catch(() => {});
+  }
+});
+
+test('inside MULTI: a queued command answered -MOVED and a CLUSTER SLOTS in EXEC name only local listeners', async () => {
+  const seedSlots = (await fx.cluster.topology(fx.seedPort)).find((l) =>
+    l.flags.includes('myself'),
+  )!.slots;
+  const seedOwns = (s: number): boolean =>
+    seedSlots.some((r) => {
+      const [a, b = a] = r.split('-').map(Number);
+      return s >= a! && s <= b!;
+    });
+  const elsewhere = slots.find((s) => !seedOwns(s))!;
+  const key = keyInSlot(elsewhere, `mv-${run}`);
+  const moved = await rawRoundTrip(fx.eHost, fx.ePort, `MULTI\r\nSET ${key} v\r\nEXEC\r\n`, (t) =>
+    /EXECABORT[^\r]*\r\n$/.test(t),
+  );
+  const m = moved.match(/^\+OK\r\n-MOVED (\d+) ([^\r]+):(\d+)\r\n-EXECABORT/);
+  assert.ok(m, `reply: ${JSON.stringify(moved)}`);
+  assert.equal(Number(m[1]), elsewhere);
+  const locals = new Set(nodeListeners(fx).map((l) => l.local));
+  assert.ok(locals.has(`${m[2]}:${m[3]}`), `${m[2]}:${m[3]} is one of ${[...locals]}`);
+
+  const execd = await rawRoundTrip(
+    fx.eHost,
+    fx.ePort,
+    'MULTI\r\nCLUSTER SLOTS\r\nEXEC\r\n',
+    (t) =>
+      /^\+OK\r\n\+QUEUED\r\n\*1\r\n\*3\r\n/.test(t) && (t.match(/\$40\r\n/g) ?? []).length >= 3,
+  );
+  const nodes = [...execd.matchAll(/\$\d+\r\n([^\r]*)\r\n:(\d+)\r\n\$40\r\n/g)].map(
+    (x) => `${x[1]}:${x[2]}`,
+  );
+  assert.equal(nodes.length, 3, JSON.stringify(execd));
+  const after = new Set(nodeListeners(fx).map((l) => l.local));
+  for (const n of nodes) assert.ok(after.has(n), `${n} is a local listener (${[...after]})`);
+  for (const p of fx.trap.ports) assert.ok(!execd.includes(`:${p}\r\n`), `real port ${p} leaked`);
+  await fx.assertTunnelOnly();
+});

@@ -1,0 +1,187 @@
+// Goal: failovers behind the tunnel are survivable for clients that only ever talk to the -e end.
+// On a 3+3 cluster, a graceful CLUSTER FAILOVER on a replica and then a kill -9 of a master (its
+// replica promoted after the 2 s node timeout) happen while clients write and read (ioredis and
+// node-redis RESP3 for the graceful one; ioredis for kill -9, see there); the clients follow the
+// new topology through the -e end's listeners, errors occur only inside the failover window,
+// writes succeed again after it, and every acknowledged key is read back (for kill -9, the writers pause only while the replica catches up just before the kill, so a
+// write lost to asynchronous replication, which is Redis's behaviour, not the tunnel's, cannot
+// make the test flaky).
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, type TestContext, test } from 'node:test';
+import {
+  ioredisCluster,
+  ioredisReady,
+  nodeRedisCluster,
+  parseInfo,
+  pollUntil,
+  readBack,
+  startTunnelledCluster,
+  startWorkload,
+  type TunnelledCluster,
+  type Workload,
+} from '../helpers/cluster.js';
+import { stopAll } from '../helpers/procs.js';
+
+let fx: TunnelledCluster;
+const run = randomBytes(4).toString('hex');
+
+before(async () => {
+  fx = await startTunnelledCluster({ masters: 3, replicas: 1 });
+});
+after(async () => {
+  await fx?.close();
+  await stopAll();
+});
+
+function tails(): string {
+  const tail = (s: string): string => s.split('\n').slice(-30).join('\n');
+  return `\n--- -e log ---\n${tail(fx.e.output())}\n--- -d log ---\n${tail(fx.d.output())}`;
+}
+
+/** Clients and their workloads for one scenario. */
+async function clients(tag: string) {
+  const io = ioredisCluster(fx);
+  const nr = nodeRedisCluster(fx, 3);
+  nr.on('error', () => {});
+  await Promise.all([ioredisReady(io), nr.connect()]);
+  const wio = startWorkload({
+    name: 'io',
+    set: (k, v) => io.set(k, v),
+    get: (k) => io.get(k),
+    key: (i) => `${tag}-${run}:io:${i}`,
+  });
+  const wnr = startWorkload({
+    name: 'nr',
+    set: (k, v) => nr.set(k, v),
+    get: (k) => nr.get(k),
+    key: (i) => `${tag}-${run}:nr:${i}`,
+  });
+  return {
+    io,
+    nr,
+    ws: [wio, wnr],
+    async close() {
+      await Promise.all([wio.stop(), wnr.stop()]);
+      io.disconnect();
+      await nr.close().catch(() => {});
+    },
+  };
+}
+
+/** Errors outside [from, to], and a summary of those inside for the test's diagnostics. */
+function outsideWindow(t: TestContext, ws: Workload[], from: number, to: number): string[] {
+  const out: string[] = [];
+  for (const w of ws) {
+    const inside = w.errors.filter((e) => e.at >= from && e.at <= to);
+    t.diagnostic(
+      `${w.name}: ${w.ops()} ops, ${w.written.size} writes acknowledged, ${inside.length} errors in the ${to - from} ms window${inside[0] ? ` (first: ${inside[0].message})` : ''}`,
+    );
+    for (const e of w.errors)
+      if (e.at < from || e.at > to)
+        out.push(`${w.name} ${e.op} ${e.key} at ${e.at - from} ms: ${e.message}`);
+  }
+  return out;
+}
+
+/** The live master and its replica for the first master CLUSTER NODES lists with a synced replica. */
+async function masterWithReplica(): Promise<{ master: number; replica: number }> {
+  const lines = await fx.cluster.topology();
+  for (const m of lines.filter((l) => l.flags.includes('master') && l.slots.length > 0)) {
+    const r = lines.find(
+      (l) => l.master === m.id && !l.flags.includes('fail') && !l.flags.includes('fail?'),
+    );
+    if (r && !m.flags.includes('fail')) return { master: m.port, replica: r.port };
+  }
+  throw new Error('no master with a live replica');
+}
+
+test('graceful CLUSTER FAILOVER under load: clients move to the promoted replica through the tunnel; every key reads back', async (t) => {
+  const c = await clients('gf');
+  try {
+    await new Promise((r) => setTimeout(r, 400));
+    const { master, replica } = await masterWithReplica();
+    const from = Date.now();
+    await fx.cluster.failover(replica);
+    const to = Date.now() + 2000;
+    await pollUntil(
+      'both clients write again after the failover',
+      async () => c.ws.every((w) => w.okSince(to) > 30),
+      20_000,
+    ).catch((e: Error) => assert.fail(`${e.message}${tails()}`));
+    await Promise.all(c.ws.map((w) => w.stop()));
+    const topo = await fx.cluster.topology();
+    assert.ok(topo.find((l) => l.port === replica)!.flags.includes('master'));
+    assert.ok(topo.find((l) => l.port === master)!.flags.includes('slave'));
+    assert.deepEqual(outsideWindow(t, c.ws, from, to), [], `errors outside the window${tails()}`);
+    for (const w of c.ws) {
+      assert.deepEqual(await readBack(w, (k) => c.io.get(k)), [], `${w.name} via ioredis`);
+      assert.deepEqual(await readBack(w, (k) => c.nr.get(k)), [], `${w.name} via node-redis`);
+    }
+    await fx.assertTunnelOnly({ minNodeClients: 3 });
+  } finally {
+    await c.close();
+  }
+});
+
+test('kill -9 of a master under load: its replica is promoted, ioredis recovers through the tunnel; every acknowledged key reads back', async (t) => {
+  // node-redis v5 rediscovers only on -MOVED/-ASK, so it never leaves a dead master on its own:
+  // measured without any tunnel (node-redis directly on the cluster, inside the namespace), its
+  // commands for the dead master's slots hang forever after a kill -9. So the live writer here is
+  // ioredis (which refreshes on connection errors), and node-redis is checked as a client that
+  // connects after the promotion.
+  const io = ioredisCluster(fx);
+  await ioredisReady(io);
+  const w = startWorkload({
+    name: 'io',
+    set: (k, v) => io.set(k, v),
+    get: (k) => io.get(k),
+    key: (i) => `k9-${run}:io:${i}`,
+    concurrency: 3,
+  });
+  try {
+    await new Promise((r) => setTimeout(r, 400));
+    const { master, replica } = await masterWithReplica();
+    // Pause the writers until the replica has every acknowledged write, then kill at once.
+    await w.hold();
+    await pollUntil(
+      `replica ${replica} has caught up with ${master}`,
+      async () => {
+        const m = parseInfo(await fx.cluster.exec(master, 'info', 'replication'));
+        const r = parseInfo(await fx.cluster.exec(replica, 'info', 'replication'));
+        return m.master_repl_offset === r.slave_repl_offset;
+      },
+      10_000,
+      20,
+    );
+    const from = Date.now();
+    const killed = fx.cluster.killMaster(master);
+    w.release();
+    const promoted = await killed;
+    assert.equal(promoted.port, replica);
+    const to = Date.now() + 3000;
+    await pollUntil(
+      'ioredis writes again after the promotion',
+      async () => w.okSince(to) > 50,
+      30_000,
+    ).catch((e: Error) =>
+      assert.fail(`${e.message}; last errors ${JSON.stringify(w.errors.slice(-3))}${tails()}`),
+    );
+    await w.stop();
+    assert.deepEqual(outsideWindow(t, [w], from, to), [], `errors outside the window${tails()}`);
+    assert.deepEqual(await readBack(w, (k) => io.get(k)), [], 'via ioredis');
+    const nr = nodeRedisCluster(fx, 3);
+    nr.on('error', () => {});
+    try {
+      await nr.connect();
+      assert.deepEqual(await readBack(w, (k) => nr.get(k)), [], 'via a new node-redis client');
+      assert.equal(await nr.set(`k9-${run}:after`, 'x'), 'OK');
+    } finally {
+      await nr.close().catch(() => {});
+    }
+    await fx.assertTunnelOnly({ minNodeClients: 3 });
+  } finally {
+    await w.stop();
+    io.disconnect();
+  }
+});
