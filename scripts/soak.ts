@@ -21,7 +21,8 @@ const arg = (name: string, def: number): number => {
   return i >= 0 ? Number(process.argv[i + 1]) : def;
 };
 const minutes = arg('--minutes', 5);
-const say = (s: string): void => void process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
+const say = (s: string): void =>
+  void process.stderr.write(`[soak ${new Date().toISOString().slice(11, 19)}] ${s}\n`);
 
 function snapshot(pid: number): { rss: number; fds: number } {
   return { rss: rssBytes(pid), fds: fdCount(pid) };
@@ -29,12 +30,33 @@ function snapshot(pid: number): { rss: number; fds: number } {
 
 function benchmarkOnce(host: string, port: number): Promise<string> {
   return new Promise((resolve) => {
-    const c = spawn('redis-benchmark', ['--cluster', '-h', host, '-p', String(port), '-t', 'set,get', '-n', '20000', '-c', '20', '-q'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const c = spawn(
+      'redis-benchmark',
+      [
+        '--cluster',
+        '-h',
+        host,
+        '-p',
+        String(port),
+        '-t',
+        'set,get',
+        '-n',
+        '20000',
+        '-c',
+        '20',
+        '-q',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     c.stdout.on('data', (b: Buffer) => {
       out += b.toString();
     });
-    c.on('exit', (code) => resolve(`${code === 0 ? 'ok' : `exit ${code}`}: ${out.split('\r').pop()?.trim().replace(/\n/g, ' | ') ?? ''}`));
+    c.on('exit', (code) =>
+      resolve(
+        `${code === 0 ? 'ok' : `exit ${code}`}: ${out.split('\r').pop()?.trim().replace(/\n/g, ' | ') ?? ''}`,
+      ),
+    );
   });
 }
 
@@ -48,8 +70,16 @@ async function main(): Promise<number> {
     const dPid = fx.d.child.pid!;
     await client.set('soak:warmup', '1');
     const before = { e: snapshot(ePid), d: snapshot(dPid) };
-    say(`before: -e rss ${mib(before.e.rss)} fds ${before.e.fds}; -d rss ${mib(before.d.rss)} fds ${before.d.fds}`);
-    const w = startWorkload({ name: 'soak', set: (k, v) => client.set(k, v), get: (k) => client.get(k), key: (i) => `soak:{${i % 1000}}:${i}`, concurrency: 4 });
+    say(
+      `before: -e rss ${mib(before.e.rss)} fds ${before.e.fds}; -d rss ${mib(before.d.rss)} fds ${before.d.fds}`,
+    );
+    const w = startWorkload({
+      name: 'soak',
+      set: (k, v) => client.set(k, v),
+      get: (k) => client.get(k),
+      key: (i) => `soak:{${i % 1000}}:${i}`,
+      concurrency: 4,
+    });
     const end = Date.now() + minutes * 60_000;
     let round = 0;
     let benchRuns = 0;
@@ -65,7 +95,9 @@ async function main(): Promise<number> {
       round++;
       const topo = await fx.cluster.topology();
       const replica = topo.find((n) => n.flags.includes('slave') && !n.flags.includes('fail'));
-      const master = topo.find((n) => n.flags.includes('master') && n.slots.length > 0 && !n.flags.includes('fail'));
+      const master = topo.find(
+        (n) => n.flags.includes('master') && n.slots.length > 0 && !n.flags.includes('fail'),
+      );
       if (round % 2 === 1 && replica) {
         say(`failover ${round}: CLUSTER FAILOVER on replica ${replica.port}`);
         await fx.cluster.failover(replica.port);

@@ -115,7 +115,7 @@ function pump(
   };
   const c = end(client);
   const s = end(server);
-  for (let progress = true; progress; ) {
+  for (let progress = true; progress;) {
     progress = false;
     for (const [from, to] of [
       [c, s],
