@@ -17,7 +17,14 @@ import {
   keyOf,
   Y_ONE,
 } from '../helpers/adversary.js';
-import { logLines, type Proc, startCloakpipe, stopAll, waitUntil } from '../helpers/procs.js';
+import {
+  logLines,
+  type Proc,
+  startCloakpipe,
+  stopAll,
+  waitUntil,
+  startEnd,
+} from '../helpers/procs.js';
 import { echoServer, type TestServer, tempDir, transfer } from '../helpers/targets.js';
 
 after(async () => {
@@ -56,17 +63,7 @@ describe('an adversarial client against cloakpipe -d', () => {
   let dgAddr: string;
   before(async () => {
     target = await echoServer();
-    ({ proc: d, address: dAddr } = await startCloakpipe([
-      '-d',
-      '-s',
-      '[127.0.0.1]:0',
-      '-t',
-      target.address,
-      '-k',
-      keyFile,
-      '-o',
-      '5',
-    ]));
+    ({ proc: d, address: dAddr } = await startEnd('-d', target.address, keyFile, ['-o', '5']));
     ({ proc: dg, address: dgAddr } = await startCloakpipe([
       '-d',
       '-g',
@@ -137,18 +134,7 @@ describe('a fake server against cloakpipe -e', () => {
   /** A -e end in front of a fake server answering with `y`; returns both. */
   async function eFacing(y: Uint8Array, extra: string[] = []) {
     const fake = await fakeServer(K, y);
-    const e = await startCloakpipe([
-      '-e',
-      '-s',
-      '[127.0.0.1]:0',
-      '-t',
-      fake.address,
-      '-k',
-      keyFile,
-      '-o',
-      '2',
-      ...extra,
-    ]);
+    const e = await startEnd('-e', fake.address, keyFile, ['-o', '2', ...extra]);
     return { fake, e };
   }
 
@@ -187,15 +173,7 @@ describe('a fake server against cloakpipe -e', () => {
 
   test('a server with the wrong key is refused by -e with EBADMAC', async () => {
     const fake = await fakeServer(WRONG_K, honestY());
-    const e = await startCloakpipe([
-      '-e',
-      '-s',
-      '[127.0.0.1]:0',
-      '-t',
-      fake.address,
-      '-k',
-      keyFile,
-    ]);
+    const e = await startEnd('-e', fake.address, keyFile);
     const got = await transfer(e.address, Buffer.from('secret'), 10_000, true);
     assert.equal(got.bytes, 0);
     await waitForLines(e.proc, { reason: 'EBADMAC' }, 1);
@@ -207,28 +185,8 @@ describe('a fake server against cloakpipe -e', () => {
 describe('wrong key between two cloakpipe ends', () => {
   test('-e and -d with different keys: -d logs EBADMAC, the target gets zero bytes, and the client is closed within -o', async () => {
     const target = await echoServer();
-    const d = await startCloakpipe([
-      '-d',
-      '-s',
-      '[127.0.0.1]:0',
-      '-t',
-      target.address,
-      '-k',
-      otherKeyFile,
-      '-o',
-      '2',
-    ]);
-    const e = await startCloakpipe([
-      '-e',
-      '-s',
-      '[127.0.0.1]:0',
-      '-t',
-      d.address,
-      '-k',
-      keyFile,
-      '-o',
-      '2',
-    ]);
+    const d = await startEnd('-d', target.address, otherKeyFile, ['-o', '2']);
+    const e = await startEnd('-e', d.address, keyFile, ['-o', '2']);
     for (let i = 1; i <= 3; i++) {
       const got = await transfer(e.address, randomBytes(64 * 1024), 10_000, true);
       assert.equal(got.bytes, 0);

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { logLines, parseHostPort, startCloakpipe, stopAll, waitUntil } from '../helpers/procs.js';
+import { logLines, parseHostPort, stopAll, waitUntil, startEnd } from '../helpers/procs.js';
 import { fdCount, MiB, mib, sampleRss } from '../helpers/rss.js';
 import { echoServer, sha256hex, tempDir, transfer } from '../helpers/targets.js';
 
@@ -55,20 +55,13 @@ test('200 slowloris sockets are each dropped at about -o, a real client gets thr
   const key = join(dir, 'key');
   writeFileSync(key, randomBytes(32), { mode: 0o600 });
   const target = await echoServer();
-  const d = await startCloakpipe([
-    '-d',
-    '-s',
-    '[127.0.0.1]:0',
-    '-t',
-    target.address,
-    '-k',
-    key,
+  const d = await startEnd('-d', target.address, key, [
     '-n',
     String(MAX_CONNS),
     '-o',
     String(TIMEOUT_S),
   ]);
-  const e = await startCloakpipe(['-e', '-s', '[127.0.0.1]:0', '-t', d.address, '-k', key]);
+  const e = await startEnd('-e', d.address, key);
   const pid = d.proc.child.pid!;
   // Warm up, so the baseline includes a served connection.
   const warm = randomBytes(100_000);

@@ -12,9 +12,9 @@ import {
   logLines,
   parseHostPort,
   type Proc,
-  startCloakpipe,
   stopAll,
   waitUntil,
+  startEnd,
 } from '../helpers/procs.js';
 import { fdCount, mib, sampleRss } from '../helpers/rss.js';
 import { echoServer, sha256hex, tempDir, transfer } from '../helpers/targets.js';
@@ -33,30 +33,13 @@ before(async () => {
   const key = join(dir, 'key');
   writeFileSync(key, randomBytes(32), { mode: 0o600 });
   const target = await echoServer();
-  ({ proc: d, address: dAddr } = await startCloakpipe([
-    '-d',
-    '-s',
-    '[127.0.0.1]:0',
-    '-t',
-    target.address,
-    '-k',
-    key,
+  ({ proc: d, address: dAddr } = await startEnd('-d', target.address, key, [
     '-o',
     '3',
     '--log-level',
     'debug',
   ]));
-  ({ proc: e, address: entry } = await startCloakpipe([
-    '-e',
-    '-s',
-    '[127.0.0.1]:0',
-    '-t',
-    dAddr,
-    '-k',
-    key,
-    '-o',
-    '3',
-  ]));
+  ({ proc: e, address: entry } = await startEnd('-e', dAddr, key, ['-o', '3']));
   // Warm both ends up before taking baselines.
   const warm = randomBytes(100_000);
   assert.equal((await transfer(entry, warm)).sha256, sha256hex(warm));

@@ -11,10 +11,10 @@ import { after, test } from 'node:test';
 import { requireBinary } from '../helpers/bins.js';
 import {
   parseHostPort,
-  startCloakpipe,
   startCloakpipeUnder,
   stopAll,
   waitUntil,
+  startEnd,
 } from '../helpers/procs.js';
 import { fdCount, MiB } from '../helpers/rss.js';
 import {
@@ -42,7 +42,7 @@ test('fd exhaustion at -d: 200 extra connections fail, 3 transfers in flight fin
     ['prlimit', `--nofile=${NOFILE}:${NOFILE}`],
     ['-d', '-s', '[127.0.0.1]:0', '-t', target.address, '-k', key, '-o', String(TIMEOUT_S)],
   );
-  const e = await startCloakpipe(['-e', '-s', '[127.0.0.1]:0', '-t', d.address, '-k', key]);
+  const e = await startEnd('-e', d.address, key);
   const pid = d.proc.child.pid!;
   const limits = readFileSync(`/proc/${pid}/limits`, 'utf8');
   assert.match(limits, new RegExp(`Max open files\\s+${NOFILE}\\s+${NOFILE}`), 'prlimit applied');

@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { type Proc, startCloakpipe, stopAll } from '../helpers/procs.js';
+import { type Proc, stopAll, startEnd } from '../helpers/procs.js';
 import { MiB, mib, sampleRss } from '../helpers/rss.js';
 import {
   sourceServer,
@@ -29,8 +29,8 @@ async function pair(target: TestServer): Promise<{ e: Proc; d: Proc; entry: stri
   const dir = tempDir();
   const key = join(dir, 'key');
   writeFileSync(key, randomBytes(32), { mode: 0o600 });
-  const d = await startCloakpipe(['-d', '-s', '[127.0.0.1]:0', '-t', target.address, '-k', key]);
-  const e = await startCloakpipe(['-e', '-s', '[127.0.0.1]:0', '-t', d.address, '-k', key]);
+  const d = await startEnd('-d', target.address, key);
+  const e = await startEnd('-e', d.address, key);
   return { e: e.proc, d: d.proc, entry: e.address };
 }
 

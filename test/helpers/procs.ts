@@ -230,3 +230,17 @@ export function logLines(
         Object.entries(fields).every(([k, v]) => l[k] === v),
     );
 }
+
+/**
+ * Start a cloakpipe end (`-e` or `-d`) listening on a free loopback port, forwarding to `target`
+ * with `key`, plus any `extra` flags; resolves once it listens.
+ */
+export function startEnd(
+  mode: '-e' | '-d',
+  target: string,
+  key: string,
+  extra: readonly string[] = [],
+  opts: { env?: NodeJS.ProcessEnv } = {},
+): Promise<{ proc: Proc; address: string }> {
+  return startCloakpipe([mode, '-s', '[127.0.0.1]:0', '-t', target, '-k', key, ...extra], opts);
+}

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { requireBinary } from '../helpers/bins.js';
-import { cloakpipe, startCloakpipe, startSpiped, stopAll } from '../helpers/procs.js';
+import { cloakpipe, startCloakpipe, startSpiped, stopAll, startEnd } from '../helpers/procs.js';
 import { echoServer, freeAddress, sha256hex, tempDir, transfer } from '../helpers/targets.js';
 
 after(stopAll);
@@ -20,28 +20,8 @@ writeFileSync(keyB, randomBytes(32), { mode: 0o600 });
 
 test('wrong key: client closed within -o, zero bytes reach the target, -d logs EBADMAC', async () => {
   const target = await echoServer();
-  const d = await startCloakpipe([
-    '-d',
-    '-s',
-    '[127.0.0.1]:0',
-    '-t',
-    target.address,
-    '-k',
-    keyB,
-    '-o',
-    '2',
-  ]);
-  const e = await startCloakpipe([
-    '-e',
-    '-s',
-    '[127.0.0.1]:0',
-    '-t',
-    d.address,
-    '-k',
-    keyA,
-    '-o',
-    '2',
-  ]);
+  const d = await startEnd('-d', target.address, keyB, ['-o', '2']);
+  const e = await startEnd('-e', d.address, keyA, ['-o', '2']);
   const got = await transfer(e.address, randomBytes(100_000), 10_000, true);
   assert.equal(got.bytes, 0, 'client receives nothing');
   assert.ok(got.ms < 2500, `closed within -o (took ${got.ms} ms)`);
@@ -55,7 +35,7 @@ test('wrong key: client closed within -o, zero bytes reach the target, -d logs E
 test('wrong key from the real spiped -e: cloakpipe -d refuses with EBADMAC, target gets nothing', async () => {
   requireBinary('spiped');
   const target = await echoServer();
-  const d = await startCloakpipe(['-d', '-s', '[127.0.0.1]:0', '-t', target.address, '-k', keyB]);
+  const d = await startEnd('-d', target.address, keyB);
   const src = await freeAddress('tcp', dir, 'sp');
   await startSpiped(
     ['-e', '-s', src, '-t', `[${d.address.replace(/:(\d+)$/, ']:$1')}`, '-k', keyA],
@@ -81,19 +61,9 @@ test('-k - reads the key from standard input and interoperates with the same key
 
 test('a -d holding several keys (-k old -k new) accepts clients of either key', async () => {
   const target = await echoServer();
-  const d = await startCloakpipe([
-    '-d',
-    '-s',
-    '[127.0.0.1]:0',
-    '-t',
-    target.address,
-    '-k',
-    keyB,
-    '-k',
-    keyA,
-  ]);
+  const d = await startEnd('-d', target.address, keyB, ['-k', keyA]);
   for (const k of [keyA, keyB]) {
-    const e = await startCloakpipe(['-e', '-s', '[127.0.0.1]:0', '-t', d.address, '-k', k]);
+    const e = await startEnd('-e', d.address, k);
     const payload = randomBytes(10_000);
     const got = await transfer(e.address, payload);
     assert.equal(got.sha256, sha256hex(payload), `client with ${k}`);

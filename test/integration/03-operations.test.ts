@@ -11,7 +11,14 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { requireBinary } from '../helpers/bins.js';
-import { BIN, parseHostPort, startCloakpipe, startSpiped, stopAll } from '../helpers/procs.js';
+import {
+  BIN,
+  parseHostPort,
+  startCloakpipe,
+  startSpiped,
+  stopAll,
+  startEnd,
+} from '../helpers/procs.js';
 import {
   echoServer,
   freeAddress,
@@ -51,25 +58,15 @@ function metric(text: string, name: string, labels: string): number {
 test('/metrics: accepted, bytes each way, closed and handshake failures move by the right amounts', async () => {
   const target = await echoServer();
   const mport = await freePort();
-  const d = await startCloakpipe([
-    '-d',
-    '-s',
-    '[127.0.0.1]:0',
-    '-t',
-    target.address,
-    '-k',
-    key,
-    '--metrics',
-    String(mport),
-  ]);
-  const e = await startCloakpipe(['-e', '-s', '[127.0.0.1]:0', '-t', d.address, '-k', key]);
+  const d = await startEnd('-d', target.address, key, ['--metrics', String(mport)]);
+  const e = await startEnd('-e', d.address, key);
   const before = (await get(mport, '/metrics')).body;
   const payload = randomBytes(1_234_567);
   const got = await transfer(e.address, payload);
   assert.equal(got.sha256, sha256hex(payload));
   const other = join(dir, 'other');
   writeFileSync(other, randomBytes(32), { mode: 0o600 });
-  const bad = await startCloakpipe(['-e', '-s', '[127.0.0.1]:0', '-t', d.address, '-k', other]);
+  const bad = await startEnd('-e', d.address, other);
   await transfer(bad.address, Buffer.from('x'), 10_000, true);
   await d.proc.waitFor(/EBADMAC/);
   const m = (await get(mport, '/metrics')).body;
@@ -88,18 +85,8 @@ test('/metrics: accepted, bytes each way, closed and handshake failures move by 
 test('/readyz is 200 while serving and 503 the moment SIGTERM arrives; exit 0 once the last connection ends', async () => {
   const target = await echoServer();
   const mport = await freePort();
-  const d = await startCloakpipe(['-d', '-s', '[127.0.0.1]:0', '-t', target.address, '-k', key]);
-  const e = await startCloakpipe([
-    '-e',
-    '-s',
-    '[127.0.0.1]:0',
-    '-t',
-    d.address,
-    '-k',
-    key,
-    '--metrics',
-    `127.0.0.1:${mport}`,
-  ]);
+  const d = await startEnd('-d', target.address, key);
+  const e = await startEnd('-e', d.address, key, ['--metrics', `127.0.0.1:${mport}`]);
   assert.equal((await get(mport, '/readyz')).status, 200);
   const live = connect(parseHostPort(e.address));
   await new Promise<void>((r) => live.once('connect', () => r()));
@@ -150,17 +137,9 @@ test('key rotation: SIGHUP re-reads the key file while a transfer continues inta
   writeFileSync(oldKey, oldBytes, { mode: 0o600 });
   writeFileSync(newKey, newBytes, { mode: 0o600 });
   const target = await echoServer();
-  const d = await startCloakpipe([
-    '-d',
-    '-s',
-    '[127.0.0.1]:0',
-    '-t',
-    target.address,
-    '-k',
-    rotating,
-  ]);
-  const eOld = await startCloakpipe(['-e', '-s', '[127.0.0.1]:0', '-t', d.address, '-k', oldKey]);
-  const eNew = await startCloakpipe(['-e', '-s', '[127.0.0.1]:0', '-t', d.address, '-k', newKey]);
+  const d = await startEnd('-d', target.address, rotating);
+  const eOld = await startEnd('-e', d.address, oldKey);
+  const eNew = await startEnd('-e', d.address, newKey);
   // A live transfer on the old key, trickled so that it spans the SIGHUP.
   const sock = connect(parseHostPort(eOld.address));
   const h = createHash('sha256');
@@ -233,7 +212,7 @@ test('cloakpipe spipe → the real spiped -d: stdin EOF is a half-close and the 
 test("Debian's spipe → cloakpipe -d: the same, in the other direction", async () => {
   const spipeBin = requireBinary('spipe');
   const target = await replyAfterEofServer();
-  const d = await startCloakpipe(['-d', '-s', '[127.0.0.1]:0', '-t', target.address, '-k', key]);
+  const d = await startEnd('-d', target.address, key);
   const payload = randomBytes(2_000_000);
   const r = await runSpipe(spipeBin, ['-t', d.address, '-k', key], payload);
   assert.equal(r.code, 0, r.err);
@@ -243,7 +222,7 @@ test("Debian's spipe → cloakpipe -d: the same, in the other direction", async 
 
 test('cloakpipe spipe with a wrong key exits 1 and says why on stderr', async () => {
   const target = await echoServer();
-  const d = await startCloakpipe(['-d', '-s', '[127.0.0.1]:0', '-t', target.address, '-k', key]);
+  const d = await startEnd('-d', target.address, key);
   const other = join(dir, 'spipe-other');
   writeFileSync(other, randomBytes(32), { mode: 0o600 });
   const r = await runSpipe(
@@ -258,18 +237,8 @@ test('cloakpipe spipe with a wrong key exits 1 and says why on stderr', async ()
 
 test('--idle-timeout closes an idle tunnel and spares a busy one', async () => {
   const target = await echoServer();
-  const d = await startCloakpipe([
-    '-d',
-    '-s',
-    '[127.0.0.1]:0',
-    '-t',
-    target.address,
-    '-k',
-    key,
-    '--idle-timeout',
-    '1',
-  ]);
-  const e = await startCloakpipe(['-e', '-s', '[127.0.0.1]:0', '-t', d.address, '-k', key]);
+  const d = await startEnd('-d', target.address, key, ['--idle-timeout', '1']);
+  const e = await startEnd('-e', d.address, key);
   const open = (): Promise<import('node:net').Socket> =>
     new Promise((r) => {
       const s = connect(parseHostPort(e.address));
@@ -300,19 +269,9 @@ test('--idle-timeout closes an idle tunnel and spares a busy one', async () => {
 
 test('--workers 2: two processes share the listener, both serve tunnels, SIGTERM stops them all with exit 0', async () => {
   const target = await echoServer();
-  const d = await startCloakpipe([
-    '-d',
-    '-s',
-    '[127.0.0.1]:0',
-    '-t',
-    target.address,
-    '-k',
-    key,
-    '--workers',
-    '2',
-  ]);
+  const d = await startEnd('-d', target.address, key, ['--workers', '2']);
   await d.proc.waitFor(/listening on[^\n]*\n(?:.*\n)*.*listening on/);
-  const e = await startCloakpipe(['-e', '-s', '[127.0.0.1]:0', '-t', d.address, '-k', key]);
+  const e = await startEnd('-e', d.address, key);
   const payload = randomBytes(200_000);
   const results = await Promise.all(Array.from({ length: 12 }, () => transfer(e.address, payload)));
   for (const r of results) assert.equal(r.sha256, sha256hex(payload));
