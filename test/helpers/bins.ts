@@ -11,6 +11,7 @@ const INSTALL: Record<string, string> = {
   'redis-cli': 'sudo apt-get install -y redis-tools',
   'redis-benchmark': 'sudo apt-get install -y redis-tools',
   prlimit: 'sudo apt-get install -y util-linux',
+  'systemd-socket-activate': 'sudo apt-get install -y systemd',
   'systemd-analyze': 'sudo apt-get install -y systemd',
 };
 
