@@ -175,7 +175,9 @@ export class ClusterFilter implements StreamFilter {
       if (ev.kind === 'pass') parts.push(ev.bytes);
       else if (ev.kind === 'error') {
         throw new ReplyRejected(
-          `malformed reply from the cluster (${ev.reason}: ${ev.detail}); connection dropped`,
+          ev.reason === 'capture-cap'
+            ? `a reply to be rewritten exceeded the capture cap (capture-cap: ${ev.detail.replace(/; passed unchanged/, '')}); connection dropped`
+            : `malformed reply from the cluster (${ev.reason}: ${ev.detail}); connection dropped`,
         );
       } else if (ev.kind === 'redirect') parts.push(this.#redirect(ev.redirect, ev.bytes, waits));
       else parts.push(this.#captured(ev, waits));

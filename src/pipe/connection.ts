@@ -556,6 +556,12 @@ export class Tunnel {
           'facing -f, the -d end could not reach its target, or the peer is not a spiped/cloakpipe end',
       );
     }
+    if (this.#ackReader) {
+      // -d hung up before answering our route line (its dial failed, or it refused): the client's
+      // bytes were held and never sent, so drop the connection rather than half-close it.
+      this.#deps.log.info('the -d end closed before answering the route; dropping connection');
+      return this.#drop('no route answer');
+    }
     if (!this.#established) {
       // The target leg is still dialling: replay this EOF once it is up (Node emits 'end' even
       // on a paused socket once its buffer is empty).
