@@ -5,12 +5,12 @@
  * missing binary, a digest mismatch, a crashed process or any other failure; 130/143 on
  * SIGINT/SIGTERM. Every process started is killed on the way out, whatever the way out is.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBulk } from './bulk.js';
+import { runCluster } from './cluster.js';
 import type { Context } from './context.js';
 import { runHandshakes } from './handshakes.js';
 import { runMemory } from './memory.js';
@@ -26,6 +26,7 @@ import {
 } from './procs.js';
 import { runRedis } from './redis.js';
 import { markdown, type Table, writeJson } from './report.js';
+import { runWorkers } from './workers.js';
 
 /** Where results go: bench/results/ in the repository (the benchmark runs from dist/bench/). */
 const RESULTS_DIR = fileURLToPath(new URL('../../bench/results/', import.meta.url));
@@ -36,18 +37,9 @@ const RUNNERS: Record<Part, (ctx: Context) => Promise<Table>> = {
   handshakes: runHandshakes,
   redis: runRedis,
   memory: runMemory,
+  cluster: runCluster,
+  workers: runWorkers,
 };
-
-/**
- * The line printed for part 5: cluster mode is not measured. Says why, truthfully for the build
- * at hand: whether cloakpipe --help lists --cluster yet.
- */
-function clusterSkipped(): string {
-  const help = spawnSync(process.execPath, [CLOAKPIPE_BIN, '--help'], { encoding: 'utf8' });
-  return /--cluster\b/.test(`${help.stdout}${help.stderr}`)
-    ? 'cluster mode: skipped, because this harness does not benchmark cluster mode yet (no numbers faked).'
-    : 'cluster mode: skipped, because cluster mode does not exist yet (no numbers faked).';
-}
 
 function progress(msg: string): void {
   process.stderr.write(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}\n`);
@@ -58,7 +50,9 @@ function environment(settings: Settings): Record<string, unknown> {
     node: process.version,
     cloakpipe: versionOf(process.execPath, [CLOAKPIPE_BIN, '-v']),
     spiped: versionOf('spiped', ['-v']),
-    redis: settings.parts.includes('redis') ? versionOf('redis-server', ['--version']) : null,
+    redis: settings.parts.some((p) => p === 'redis' || p === 'cluster')
+      ? versionOf('redis-server', ['--version'])
+      : null,
     cpus: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
     loadavgAtStart: loadavg().map((x) => Number(x.toFixed(2))),
     openFileLimit: openFileLimit(),
@@ -66,13 +60,18 @@ function environment(settings: Settings): Record<string, unknown> {
 }
 
 async function run(settings: Settings): Promise<void> {
+  const needs = (p: Part): boolean => settings.parts.includes(p);
   requireBinaries([
-    'spiped',
-    ...(settings.parts.includes('redis') ? ['redis-server', 'redis-benchmark'] : []),
+    ...(settings.parts.some((p) => ['bulk', 'handshakes', 'redis', 'memory'].includes(p))
+      ? ['spiped']
+      : []),
+    ...(needs('redis') || needs('cluster') ? ['redis-server', 'redis-benchmark'] : []),
+    ...(needs('cluster') ? ['redis-cli'] : []),
   ]);
   const dir = mkdtempSync(join(tmpdir(), 'cloakpipe-bench-'));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
-  const ctx: Context = { settings, keyFile: writeKeyFile(dir), progress };
+  const tables: Table[] = [];
+  const ctx: Context = { settings, keyFile: writeKeyFile(dir), progress, tables };
   const crashed = new Promise<never>((_, reject) =>
     onCrash((p, code) =>
       reject(
@@ -94,16 +93,12 @@ async function run(settings: Settings): Promise<void> {
       `${settings.preset} preset; ${env.cloakpipe}, ${env.spiped}, node ${env.node}, ${env.cpus}, ` +
       `load average at start ${(env.loadavgAtStart as number[]).join(' ')}\n\n`,
   );
-  const tables: Table[] = [];
   for (const part of settings.parts) {
     progress(`${part}: starting`);
     const table = await Promise.race([RUNNERS[part](ctx), crashed]);
     tables.push(table);
     process.stdout.write(`${markdown(table)}\n`);
   }
-  const skipped = clusterSkipped();
-  process.stdout.write(`${skipped}\n`);
-  progress(skipped);
   const path = writeJson(
     RESULTS_DIR,
     {
@@ -112,7 +107,6 @@ async function run(settings: Settings): Promise<void> {
       seconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
       settings,
       environment: { ...env, loadavgAtEnd: loadavg().map((x) => Number(x.toFixed(2))) },
-      skipped: [{ part: 'cluster', reason: skipped }],
     },
     tables,
   );

@@ -4,6 +4,7 @@
  */
 import type { Settings } from './options.js';
 import type { PairConfig } from './pairs.js';
+import type { Table } from './report.js';
 
 /** -n given to every pair: above the memory part's idle connections plus slack. */
 export const PAIR_MAX_CONNS = 2000;
@@ -12,6 +13,8 @@ export const PAIR_MAX_CONNS = 2000;
 export interface Context {
   readonly settings: Settings;
   readonly keyFile: string;
+  /** The tables of the parts that have run so far, in order (cluster reads the redis part's). */
+  readonly tables: readonly Table[];
   /** Print one progress line to stderr. */
   progress(msg: string): void;
 }

@@ -18,10 +18,10 @@ const WARMUP_CONNS = 8;
  * Failed connections tolerated per run (counted and reported): a listener with a tiny backlog
  * under a connect burst may see the kernel reset a connection (SYN cookies). More fails the run.
  */
-const MAX_FAILED_FRACTION = 0.05;
+export const MAX_FAILED_FRACTION = 0.05;
 
 /** One run: throughput, latency percentiles, failures, accept-queue overflows meanwhile. */
-interface Run {
+export interface Run {
   readonly connsPerSec: number;
   readonly p50: number;
   readonly p99: number;
@@ -33,7 +33,7 @@ interface Run {
  * `count` echo round trips through `port`, `workers` at a time; conn/s and latency count the
  * successful ones. Throws if more than MAX_FAILED_FRACTION of them fail.
  */
-async function measure(port: number, count: number, workers: number): Promise<Run> {
+export async function measure(port: number, count: number, workers: number): Promise<Run> {
   const lat: number[] = [];
   let next = 0;
   let failed = 0;

@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 
 /** The parts, in the order they run. */
-export const PARTS = ['bulk', 'handshakes', 'redis', 'memory'] as const;
+export const PARTS = ['bulk', 'handshakes', 'redis', 'memory', 'cluster', 'workers'] as const;
 export type Part = (typeof PARTS)[number];
 
 /** One MiB. */
@@ -25,7 +25,7 @@ export interface Settings {
   /** handshakes: connections run one after another, and in total by PARALLEL workers. */
   readonly sequential: number;
   readonly parallel: number;
-  /** redis: redis-benchmark -n. */
+  /** redis and cluster: redis-benchmark -n. */
   readonly redisRequests: number;
   /** memory: idle connections held open through each pair. */
   readonly idleConns: number;
@@ -96,7 +96,7 @@ export const USAGE = `Usage: node dist/bench/bench.js [options]   (or: npm run b
 
 Compares spiped, cloakpipe and direct TCP on loopback, interleaved round by round.
 
-  --quick               small sizes, 1 round (about a minute and a half)
+  --quick               small sizes, 1 round (about a minute and a half to two minutes)
   --smoke               a few MiB and a handful of connections, 1 round; checks the harness only
   --only LIST           comma-separated parts: ${PARTS.join(',')} (default: all)
   --rounds N            rounds per measurement (default 3; 1 with --quick/--smoke)

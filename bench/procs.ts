@@ -18,6 +18,7 @@ const PACKAGES: Record<string, string> = {
   spiped: 'spiped',
   'redis-server': 'redis-server',
   'redis-benchmark': 'redis-tools',
+  'redis-cli': 'redis-tools',
 };
 
 /** A started child process. */
@@ -94,8 +95,27 @@ export function start(name: string, cmd: string, args: string[]): Proc {
   return proc;
 }
 
+/** Processes started by other code (e.g. a test helper's cluster) that the harness must stop too. */
+export interface Adopted {
+  /** Kill synchronously (SIGKILL), for the 'exit' handler. */
+  killNow(): void;
+  /** Stop and clean up. */
+  stop(): Promise<void>;
+}
+const adopted = new Set<Adopted>();
+
+/**
+ * Have killAllNow() and stopAll() cover `x` too, until the returned function is called (after
+ * `x` has been stopped normally).
+ */
+export function adopt(x: Adopted): () => void {
+  adopted.add(x);
+  return () => adopted.delete(x);
+}
+
 /** SIGKILL every process still running, synchronously (safe inside an 'exit' handler). */
 export function killAllNow(): void {
+  for (const a of adopted) a.killNow();
   for (const p of live) {
     stopping.add(p);
     p.child.kill('SIGKILL');
@@ -104,7 +124,11 @@ export function killAllNow(): void {
 
 /** Stop every process still running and wait for them. */
 export async function stopAll(): Promise<void> {
-  await Promise.all([...live].map((p) => p.stop()));
+  await Promise.all([
+    ...[...live].map((p) => p.stop()),
+    ...[...adopted].map((a) => a.stop().catch(() => {})),
+  ]);
+  adopted.clear();
 }
 
 /**

@@ -18,7 +18,7 @@ const STALL_RPS = 500;
 const STALL_GRACE_MS = 60_000;
 
 /** One redis-benchmark --csv line. */
-interface CsvResult {
+export interface CsvResult {
   readonly test: string;
   readonly rps: number;
   readonly p50: number;
@@ -57,27 +57,45 @@ export function parseCsv(text: string): CsvResult[] {
  * benchmark(), run again once if it fails without stalling (a connect burst against a small
  * listen backlog can get a connection reset by the kernel's SYN cookies); `onRetry` hears of it.
  */
-async function benchmarkOrRetry(
+export async function benchmarkOrRetry(
   port: number,
   requests: number,
   pipeline: number,
   onRetry: (e: Error) => void,
+  opts: BenchOptions = {},
 ): Promise<CsvResult[]> {
   try {
-    return await benchmark(port, requests, pipeline);
+    return await benchmark(port, requests, pipeline, opts);
   } catch (e) {
     if (e instanceof StalledError) throw e;
     onRetry(e as Error);
-    return benchmark(port, requests, pipeline);
+    return benchmark(port, requests, pipeline, opts);
   }
+}
+
+/** Variations of a redis-benchmark run. */
+export interface BenchOptions {
+  /** -t (default TESTS). */
+  readonly tests?: string;
+  /** Pass --cluster (redis-benchmark follows the cluster's topology from the seed it is given). */
+  readonly cluster?: boolean;
 }
 
 /** redis-benchmark made no progress in the time allowed. */
 class StalledError extends Error {}
 
 /** Run redis-benchmark against 127.0.0.1:`port`; throws with its output if it fails. */
-async function benchmark(port: number, requests: number, pipeline: number): Promise<CsvResult[]> {
-  const args = ['-h', '127.0.0.1', '-p', String(port), '-t', TESTS, '-c', String(REDIS_CLIENTS)];
+export async function benchmark(
+  port: number,
+  requests: number,
+  pipeline: number,
+  opts: BenchOptions = {},
+): Promise<CsvResult[]> {
+  const args = [
+    ...(opts.cluster ? ['--cluster'] : []),
+    ...['-h', '127.0.0.1', '-p', String(port), '-t', opts.tests ?? TESTS],
+    ...['-c', String(REDIS_CLIENTS)],
+  ];
   args.push('-n', String(requests), '-P', String(pipeline), '--csv');
   const p = start('redis-benchmark', 'redis-benchmark', args);
   const limitMs = STALL_GRACE_MS + (requests / STALL_RPS) * 1000;

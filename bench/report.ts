@@ -7,9 +7,24 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Summary, summarize } from './stats.js';
 
-/** The columns a row can fill. */
+/** The columns a row can fill, unless its table names its own (Table.columns). */
 export const COLUMNS = ['direct', 'spiped', 'cloakpipe'] as const;
-export type Column = (typeof COLUMNS)[number];
+/** A column name: one of COLUMNS, or one a table declares in Table.columns. */
+export type Column = string;
+
+/** The ratio column of a table: median of `num` / median of `den`, headed `label`. */
+export interface RatioSpec {
+  readonly num: Column;
+  readonly den: Column;
+  readonly label: string;
+}
+
+/** The default ratio column: cloakpipe/spiped. */
+export const DEFAULT_RATIO: RatioSpec = {
+  num: 'cloakpipe',
+  den: 'spiped',
+  label: 'cloakpipe/spiped',
+};
 
 /** One measured quantity. */
 export interface Row {
@@ -21,6 +36,8 @@ export interface Row {
   readonly better: 'higher' | 'lower';
   /** Per-round values of each column that was measured. */
   readonly values: Partial<Record<Column, number[]>>;
+  /** No ratio for this row (besides count rows, which never have one). */
+  readonly noRatio?: true;
   /** A diagnostic count (failures, overflows): printed as integers, no ratio. */
   readonly count?: true;
 }
@@ -32,6 +49,10 @@ export interface Table {
   readonly rows: Row[];
   /** Lines printed under the table (settings, caveats). */
   readonly notes: string[];
+  /** Columns in order (default COLUMNS). */
+  readonly columns?: readonly Column[];
+  /** The ratio column (default cloakpipe/spiped). */
+  readonly ratio?: RatioSpec;
 }
 
 /** A row as written to JSON: its summaries and the ratio. */
@@ -51,13 +72,13 @@ export function addValue(values: Row['values'], column: Column, v: number): void
 }
 
 /**
- * cloakpipe median / spiped median, or null for a count row or when either is missing or
- * spiped's is 0.
+ * `spec.num` median / `spec.den` median (default cloakpipe / spiped), or null for a count or
+ * noRatio row or when either is missing or the denominator's is 0.
  */
-export function ratio(row: Row): number | null {
-  if (row.count) return null;
-  const c = row.values.cloakpipe;
-  const s = row.values.spiped;
+export function ratio(row: Row, spec: RatioSpec = DEFAULT_RATIO): number | null {
+  if (row.count || row.noRatio) return null;
+  const c = row.values[spec.num];
+  const s = row.values[spec.den];
   if (!c?.length || !s?.length) return null;
   const sm = summarize(s).median;
   return sm === 0 ? null : summarize(c).median / sm;
@@ -81,8 +102,11 @@ function cell(values: number[] | undefined): string {
 
 /** `table` as a markdown section: heading, table, notes. */
 export function markdown(table: Table): string {
-  const cols = COLUMNS.filter((c) => table.rows.some((r) => r.values[c]?.length));
-  const head = ['measurement', 'unit', ...cols, 'cloakpipe/spiped'];
+  const spec = table.ratio ?? DEFAULT_RATIO;
+  const cols = (table.columns ?? COLUMNS).filter((c) =>
+    table.rows.some((r) => r.values[c]?.length),
+  );
+  const head = ['measurement', 'unit', ...cols, spec.label];
   const lines = [
     `### ${table.title}`,
     '',
@@ -90,7 +114,7 @@ export function markdown(table: Table): string {
     `|${head.map((_, i) => (i < 2 ? ' --- ' : ' ---: ')).join('|')}|`,
   ];
   for (const r of table.rows) {
-    const q = ratio(r);
+    const q = ratio(r, spec);
     const unit = `${r.unit} ${r.better === 'higher' ? '↑' : '↓'}`;
     const cells = cols.map((c) => cell(r.values[c]));
     lines.push(
@@ -101,13 +125,13 @@ export function markdown(table: Table): string {
   return `${lines.join('\n')}\n`;
 }
 
-function rowJson(r: Row): RowJson {
+function rowJson(r: Row, t: Table): RowJson {
   const summaries: Partial<Record<Column, Summary>> = {};
-  for (const c of COLUMNS) {
+  for (const c of t.columns ?? COLUMNS) {
     const v = r.values[c];
     if (v?.length) summaries[c] = summarize(v);
   }
-  return { label: r.label, unit: r.unit, better: r.better, summaries, ratio: ratio(r) };
+  return { label: r.label, unit: r.unit, better: r.better, summaries, ratio: ratio(r, t.ratio) };
 }
 
 /**
@@ -119,7 +143,11 @@ export function writeJson(dir: string, meta: Record<string, unknown>, tables: Ta
   const path = join(dir, `${stamp}.json`);
   const body = {
     ...meta,
-    tables: tables.map((t) => ({ ...t, rows: t.rows.map(rowJson) })),
+    tables: tables.map((t) => ({
+      ...t,
+      ratio: t.ratio ?? DEFAULT_RATIO,
+      rows: t.rows.map((r) => rowJson(r, t)),
+    })),
   };
   writeFileSync(path, `${JSON.stringify(body, null, 2)}\n`);
   return path;
