@@ -16,8 +16,8 @@ import { type RedisCluster, startCluster } from '../test/helpers/cluster.js';
 import { type Context, PAIR_MAX_CONNS } from './context.js';
 import { OVERFLOW_NOTE, REDIS_CLIENTS } from './options.js';
 import { adopt, listenOverflows, type Proc, sleep, start } from './procs.js';
-import { benchmark, benchmarkOrRetry } from './redis.js';
-import { type Column, type Row, type Table, addValue } from './report.js';
+import { benchmark, benchmarkOrRetry, recordRun } from './redis.js';
+import { type Column, type Row, type Table } from './report.js';
 import { rotate } from './stats.js';
 
 const CLOAKPIPE_BIN = fileURLToPath(new URL('../../bin/cloakpipe.js', import.meta.url));
@@ -188,14 +188,7 @@ export async function runCluster(ctx: Context): Promise<Table> {
         );
         checkNodes(c);
         const over = listenOverflows() - overflows0;
-        addValue(overflows, t.column, over);
-        addValue(reruns, t.column, rerun);
-        for (const x of results) {
-          const m = got.get(x.test) ?? { rps: {}, p50: {}, p99: {} };
-          got.set(x.test, m);
-          for (const k of ['rps', 'p50', 'p99'] as const) addValue(m[k], t.column, x[k]);
-        }
-        const summary = results.map((x) => `${x.test} ${x.rps.toFixed(0)}`).join(', ');
+        const summary = recordRun(got, { overflows, reruns }, t.column, results, over, rerun);
         ctx.progress(
           `cluster round ${r + 1}/${rounds} ${t.column}: ${summary} rps, ${over} listen overflows`,
         );

@@ -74,6 +74,28 @@ export async function benchmarkOrRetry(
 }
 
 /** Variations of a redis-benchmark run. */
+/** Per-test rps/p50/p99 values by column, as the redis and cluster parts collect them. */
+export type RedisSeries = Map<string, Record<'rps' | 'p50' | 'p99', Row['values']>>;
+
+/** Record one redis-benchmark run of `column`: its per-test figures, listen overflows and reruns. */
+export function recordRun(
+  got: RedisSeries,
+  counts: { overflows: Row['values']; reruns: Row['values'] },
+  column: Column,
+  results: readonly CsvResult[],
+  over: number,
+  rerun: number,
+): string {
+  addValue(counts.overflows, column, over);
+  addValue(counts.reruns, column, rerun);
+  for (const x of results) {
+    const m = got.get(x.test) ?? { rps: {}, p50: {}, p99: {} };
+    got.set(x.test, m);
+    for (const k of ['rps', 'p50', 'p99'] as const) addValue(m[k], column, x[k]);
+  }
+  return results.map((x) => `${x.test} ${x.rps.toFixed(0)}`).join(', ');
+}
+
 export interface BenchOptions {
   /** -t (default TESTS). */
   readonly tests?: string;
@@ -171,14 +193,7 @@ export async function runRedis(ctx: Context): Promise<Table> {
             );
           });
           const over = listenOverflows() - overflows0;
-          addValue(overflows, t.column, over);
-          addValue(reruns, t.column, rerun);
-          for (const x of results) {
-            const m = got.get(x.test) ?? { rps: {}, p50: {}, p99: {} };
-            got.set(x.test, m);
-            for (const k of ['rps', 'p50', 'p99'] as const) addValue(m[k], t.column, x[k]);
-          }
-          const summary = results.map((x) => `${x.test} ${x.rps.toFixed(0)}`).join(', ');
+          const summary = recordRun(got, { overflows, reruns }, t.column, results, over, rerun);
           ctx.progress(
             `redis round ${r + 1}/${rounds} -P ${pipeline} ${t.column}: ${summary} rps, ` +
               `${over} listen overflows`,
