@@ -8,14 +8,13 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, type Proc, start, waitListen } from './procs.js';
+import { type Proc, startOnFreePort } from './procs.js';
 
 /** The cloakpipe command (the benchmark runs from dist/bench/). */
 const CLOAKPIPE_BIN = fileURLToPath(new URL('../../bin/cloakpipe.js', import.meta.url));
 /** Key length written by writeKeyFile (spiped's recommended minimum). */
 const KEY_BYTES = 32;
 /** Attempts at starting an end whose free port was taken meanwhile by someone else. */
-const START_ATTEMPTS = 3;
 
 /** The tunnel implementations compared. */
 export type Impl = 'spiped' | 'cloakpipe';
@@ -71,27 +70,13 @@ function command(impl: Impl, mode: '-e' | '-d', src: number, dst: number, cfg: P
 }
 
 /** Start one end on a free port; retries when the port was taken between probe and bind. */
-async function startEnd(
+function startEnd(
   impl: Impl,
   mode: '-e' | '-d',
   dst: number,
   cfg: PairConfig,
 ): Promise<{ proc: Proc; port: number }> {
-  let last: unknown;
-  for (let attempt = 0; attempt < START_ATTEMPTS; attempt++) {
-    const port = await freePort();
-    const { cmd, args } = command(impl, mode, port, dst, cfg);
-    const proc = start(`${impl} ${mode}`, cmd, args);
-    try {
-      await waitListen(port, proc);
-      proc.watch();
-      return { proc, port };
-    } catch (e) {
-      last = e;
-      await proc.stop();
-    }
-  }
-  throw last;
+  return startOnFreePort(`${impl} ${mode}`, (port) => command(impl, mode, port, dst, cfg));
 }
 
 /**

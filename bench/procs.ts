@@ -232,3 +232,28 @@ export function listenOverflows(): number {
     return Number.NaN;
   }
 }
+
+/**
+ * Start a server on a free loopback port and wait until it listens; retries (3 times) when the
+ * port was taken between the probe and the bind. `command` gives the command line for a port.
+ */
+export async function startOnFreePort(
+  name: string,
+  command: (port: number) => { cmd: string; args: string[] },
+): Promise<{ proc: Proc; port: number }> {
+  let last: unknown;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const port = await freePort();
+    const { cmd, args } = command(port);
+    const proc = start(name, cmd, args);
+    try {
+      await waitListen(port, proc);
+      proc.watch();
+      return { proc, port };
+    } catch (e) {
+      last = e;
+      await proc.stop();
+    }
+  }
+  throw last;
+}

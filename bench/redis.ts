@@ -6,7 +6,7 @@
 import { type Context, pairConfig } from './context.js';
 import { OVERFLOW_NOTE, REDIS_CLIENTS, REDIS_PIPELINES } from './options.js';
 import { type Pair, startPair } from './pairs.js';
-import { freePort, listenOverflows, type Proc, start, waitListen } from './procs.js';
+import { listenOverflows, type Proc, start, startOnFreePort } from './procs.js';
 import { type Column, type Row, type Table, addValue } from './report.js';
 import { rotate } from './stats.js';
 
@@ -141,24 +141,14 @@ export async function benchmark(
 }
 
 /** Start redis-server on a free loopback port without persistence. */
-async function startRedis(): Promise<{ proc: Proc; port: number }> {
-  let last: unknown;
-  for (let attempt = 0; attempt < 3; attempt++) {
-    const port = await freePort();
-    const proc = start('redis-server', 'redis-server', [
+function startRedis(): Promise<{ proc: Proc; port: number }> {
+  return startOnFreePort('redis-server', (port) => ({
+    cmd: 'redis-server',
+    args: [
       ...['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
       ...['--daemonize', 'no'],
-    ]);
-    try {
-      await waitListen(port, proc);
-      proc.watch();
-      return { proc, port };
-    } catch (e) {
-      last = e;
-      await proc.stop();
-    }
-  }
-  throw last;
+    ],
+  }));
 }
 
 /** Run the Redis part; returns its table. Throws if redis-benchmark fails. */

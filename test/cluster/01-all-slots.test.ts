@@ -16,6 +16,7 @@ import {
   SLOTS,
   startTunnelledCluster,
   type TunnelledCluster,
+  logTails,
 } from '../helpers/cluster.js';
 import { execCapture } from '../helpers/netns.js';
 import { logLines, stopAll } from '../helpers/procs.js';
@@ -32,11 +33,6 @@ after(async () => {
 });
 
 /** Fails with the -e/-d log tails: what the tunnel said while the client failed. */
-function tails(): string {
-  const tail = (s: string): string => s.split('\n').slice(-40).join('\n');
-  return `\n--- -e log ---\n${tail(fx.e.output())}\n--- -d log ---\n${tail(fx.d.output())}`;
-}
-
 /** Check that every slot holds its key's value (directly on the nodes, not through the tunnel). */
 async function assertStoredDirectly(keys: string[], value: (k: string) => string): Promise<void> {
   let found = 0;
@@ -70,7 +66,7 @@ test('ioredis Cluster: SET via per-node pipelines and GET auto-pipelined, one ke
       const res = await p.exec();
       assert.ok(res, `pipeline to ${node}`);
       const errs = res.filter(([e]) => e !== null);
-      assert.deepEqual(errs, [], `pipeline to ${node} had errors${tails()}`);
+      assert.deepEqual(errs, [], `pipeline to ${node} had errors${logTails(fx, 40)}`);
     }
     const auto = ioredisCluster(fx, { enableAutoPipelining: true });
     try {
@@ -98,7 +94,7 @@ for (const RESP of [2, 3] as const) {
     try {
       await c.connect();
       const sets = await Promise.all(keys.map((k) => c.set(k, value(k))));
-      assert.equal(sets.filter((r) => r !== 'OK').length, 0, `SET replies${tails()}`);
+      assert.equal(sets.filter((r) => r !== 'OK').length, 0, `SET replies${logTails(fx, 40)}`);
       const got = await Promise.all(keys.map((k) => c.get(k)));
       const wrong = keys.filter((k, i) => got[i] !== value(k));
       assert.equal(wrong.length, 0, `${wrong.length} keys read back wrong, e.g. ${wrong[0]}`);
@@ -106,7 +102,7 @@ for (const RESP of [2, 3] as const) {
       await fx.assertTunnelOnly({ minNodeClients: 3 });
     } catch (e) {
       throw new Error(
-        `${(e as Error).message}\ntrap hits: ${JSON.stringify(fx.trap.hits())}${tails()}`,
+        `${(e as Error).message}\ntrap hits: ${JSON.stringify(fx.trap.hits())}${logTails(fx, 40)}`,
         { cause: e },
       );
     } finally {
@@ -153,7 +149,7 @@ test('redis-benchmark --cluster -t set,get -n 20000 -c 20 through the -e port ex
       '-q',
     ],
     120_000,
-  ).catch((e: Error) => assert.fail(`${e.message}${tails()}`));
+  ).catch((e: Error) => assert.fail(`${e.message}${logTails(fx, 40)}`));
   const rps = [...out.matchAll(/^(SET|GET): ([\d.]+) requests per second/gm)];
   assert.equal(rps.length, 2, `benchmark output:\n${out}`);
   for (const m of rps) assert.ok(Number(m[2]) > 0, m[0]);

@@ -18,6 +18,8 @@ import {
   rawRoundTrip,
   startTunnelledCluster,
   type TunnelledCluster,
+  logTails,
+  firstSlotOf,
 } from '../helpers/cluster.js';
 import { stopAll } from '../helpers/procs.js';
 
@@ -28,19 +30,12 @@ let slots: number[] = [];
 
 before(async () => {
   fx = await startTunnelledCluster({ masters: 3, replicas: 0 });
-  slots = (await fx.cluster.masters())
-    .map((m) => Number(m.slots.find((r) => !r.startsWith('['))!.split('-')[0]))
-    .sort((a, b) => a - b);
+  slots = (await fx.cluster.masters()).map((m) => firstSlotOf(m)).sort((a, b) => a - b);
 });
 after(async () => {
   await fx?.close();
   await stopAll();
 });
-
-function tails(): string {
-  const tail = (s: string): string => s.split('\n').slice(-30).join('\n');
-  return `\n--- -e log ---\n${tail(fx.e.output())}\n--- -d log ---\n${tail(fx.d.output())}`;
-}
 
 test('SUBSCRIBE/PUBLISH: ioredis (RESP2) and node-redis (RESP3) subscribers each get every message, in order', async () => {
   const channel = `news-${run}`;
@@ -66,7 +61,9 @@ test('SUBSCRIBE/PUBLISH: ioredis (RESP2) and node-redis (RESP3) subscribers each
       async () => got.length === sent.length && got3.length === sent.length,
       10_000,
       20,
-    ).catch((e: Error) => assert.fail(`${e.message}: ${got.length}, ${got3.length}${tails()}`));
+    ).catch((e: Error) =>
+      assert.fail(`${e.message}: ${got.length}, ${got3.length}${logTails(fx)}`),
+    );
     assert.deepEqual(got, sent);
     assert.deepEqual(got3, sent);
     await fx.assertTunnelOnly({ minNodeClients: 2 });
@@ -103,7 +100,7 @@ test('SSUBSCRIBE/SPUBLISH: a shard channel on each master reaches node-redis RES
       10_000,
       20,
     ).catch((e: Error) =>
-      assert.fail(`${e.message}: ${JSON.stringify([...got.entries()])}${tails()}`),
+      assert.fail(`${e.message}: ${JSON.stringify([...got.entries()])}${logTails(fx)}`),
     );
     for (const ch of channels)
       for (const who of ['nr0', 'nr1', 'io'])

@@ -21,6 +21,8 @@ import {
   startTunnelledCluster,
   startWorkload,
   type TunnelledCluster,
+  logTails,
+  firstSlotOf,
 } from '../helpers/cluster.js';
 import { execCapture } from '../helpers/netns.js';
 import { stopAll } from '../helpers/procs.js';
@@ -43,11 +45,6 @@ after(async () => {
   await stopAll();
 });
 
-function tails(): string {
-  const tail = (s: string): string => s.split('\n').slice(-30).join('\n');
-  return `\n--- -e log ---\n${tail(fx.e.output())}\n--- -d log ---\n${tail(fx.d.output())}`;
-}
-
 /** The -e end's local listener address for the node on real `port`. */
 function localOf(port: number): string {
   const l = nodeListeners(fx).find((x) => x.node === `127.0.0.1:${port}`);
@@ -59,7 +56,7 @@ test('ASK during a live migration, then MOVED after SETSLOT NODE: clients follow
   const masters = await fx.cluster.masters();
   const src = masters[0]!;
   const dst = masters[1]!;
-  const slot = Number(src.slots.find((r) => !r.startsWith('['))!.split('-')[0]) + 7;
+  const slot = firstSlotOf(src) + 7;
   const tag = keyInSlot(slot, `ask-${run}`);
   const inSlot = (i: number, who: string): string => `{${tag}}:${who}:${i}`;
   assert.equal(keySlot(inSlot(0, 'x')), slot);
@@ -131,8 +128,8 @@ test('ASK during a live migration, then MOVED after SETSLOT NODE: clients follow
       'kind="ask"',
     ]);
     assert.ok(askAfter - askBefore >= 2, `-ASK rewrites counted: ${askAfter - askBefore}`);
-    assert.deepEqual(wio.errors, [], `ioredis errors${tails()}`);
-    assert.deepEqual(wnr.errors, [], `node-redis errors${tails()}`);
+    assert.deepEqual(wio.errors, [], `ioredis errors${logTails(fx)}`);
+    assert.deepEqual(wnr.errors, [], `node-redis errors${logTails(fx)}`);
     assert.ok(wio.written.size > 20 && wnr.written.size > 20, `${wio.ops()} / ${wnr.ops()} ops`);
 
     // After SETSLOT NODE: the source answers -MOVED naming the destination's listener.

@@ -17,6 +17,7 @@ import {
   startTunnelledCluster,
   startWorkload,
   type TunnelledCluster,
+  logTails,
 } from '../helpers/cluster.js';
 import { stopAll } from '../helpers/procs.js';
 
@@ -30,11 +31,6 @@ after(async () => {
   await fx?.close();
   await stopAll();
 });
-
-function tails(): string {
-  const tail = (s: string): string => s.split('\n').slice(-30).join('\n');
-  return `\n--- -e log ---\n${tail(fx.e.output())}\n--- -d log ---\n${tail(fx.d.output())}`;
-}
 
 test('reshard to a node added under load: the client reaches it through a listener opened on demand; every key reads back', async () => {
   const io = ioredisCluster(fx);
@@ -74,7 +70,7 @@ test('reshard to a node added under load: the client reaches it through a listen
       20_000,
     ).catch((e: Error) =>
       assert.fail(
-        `${e.message}; errors ${JSON.stringify(wio.errors.slice(0, 3))} ${JSON.stringify(wnr.errors.slice(0, 3))}${tails()}`,
+        `${e.message}; errors ${JSON.stringify(wio.errors.slice(0, 3))} ${JSON.stringify(wnr.errors.slice(0, 3))}${logTails(fx)}`,
       ),
     );
     await Promise.all([wio.stop(), wnr.stop()]);
@@ -85,8 +81,8 @@ test('reshard to a node added under load: the client reaches it through a listen
       `the -e end opened a listener for ${addedReal}: ${JSON.stringify(nodeListeners(fx))}`,
     );
     assert.notEqual(Number(l.local.split(':').pop()), added.port);
-    assert.deepEqual(wio.errors, [], `ioredis errors${tails()}`);
-    assert.deepEqual(wnr.errors, [], `node-redis errors${tails()}`);
+    assert.deepEqual(wio.errors, [], `ioredis errors${logTails(fx)}`);
+    assert.deepEqual(wnr.errors, [], `node-redis errors${logTails(fx)}`);
     for (const w of [wio, wnr]) {
       assert.deepEqual(await readBack(w, (k) => io.get(k)), [], `${w.name} via ioredis`);
       assert.deepEqual(await readBack(w, (k) => nr.get(k)), [], `${w.name} via node-redis`);

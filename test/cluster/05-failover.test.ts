@@ -20,6 +20,7 @@ import {
   startWorkload,
   type TunnelledCluster,
   type Workload,
+  logTails,
 } from '../helpers/cluster.js';
 import { stopAll } from '../helpers/procs.js';
 
@@ -33,11 +34,6 @@ after(async () => {
   await fx?.close();
   await stopAll();
 });
-
-function tails(): string {
-  const tail = (s: string): string => s.split('\n').slice(-30).join('\n');
-  return `\n--- -e log ---\n${tail(fx.e.output())}\n--- -d log ---\n${tail(fx.d.output())}`;
-}
 
 /** Clients and their workloads for one scenario. */
 async function clients(tag: string) {
@@ -108,12 +104,16 @@ test('graceful CLUSTER FAILOVER under load: clients move to the promoted replica
       'both clients write again after the failover',
       async () => c.ws.every((w) => w.okSince(to) > 30),
       20_000,
-    ).catch((e: Error) => assert.fail(`${e.message}${tails()}`));
+    ).catch((e: Error) => assert.fail(`${e.message}${logTails(fx)}`));
     await Promise.all(c.ws.map((w) => w.stop()));
     const topo = await fx.cluster.topology();
     assert.ok(topo.find((l) => l.port === replica)!.flags.includes('master'));
     assert.ok(topo.find((l) => l.port === master)!.flags.includes('slave'));
-    assert.deepEqual(outsideWindow(t, c.ws, from, to), [], `errors outside the window${tails()}`);
+    assert.deepEqual(
+      outsideWindow(t, c.ws, from, to),
+      [],
+      `errors outside the window${logTails(fx)}`,
+    );
     for (const w of c.ws) {
       assert.deepEqual(await readBack(w, (k) => c.io.get(k)), [], `${w.name} via ioredis`);
       assert.deepEqual(await readBack(w, (k) => c.nr.get(k)), [], `${w.name} via node-redis`);
@@ -165,10 +165,14 @@ test('kill -9 of a master under load: its replica is promoted, ioredis recovers 
       async () => w.okSince(to) > 50,
       30_000,
     ).catch((e: Error) =>
-      assert.fail(`${e.message}; last errors ${JSON.stringify(w.errors.slice(-3))}${tails()}`),
+      assert.fail(`${e.message}; last errors ${JSON.stringify(w.errors.slice(-3))}${logTails(fx)}`),
     );
     await w.stop();
-    assert.deepEqual(outsideWindow(t, [w], from, to), [], `errors outside the window${tails()}`);
+    assert.deepEqual(
+      outsideWindow(t, [w], from, to),
+      [],
+      `errors outside the window${logTails(fx)}`,
+    );
     assert.deepEqual(await readBack(w, (k) => io.get(k)), [], 'via ioredis');
     const nr = nodeRedisCluster(fx, 3);
     nr.on('error', () => {});

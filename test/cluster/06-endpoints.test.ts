@@ -20,7 +20,8 @@ import {
   respComplete,
   startTunnelledCluster,
   type TunnelledCluster,
-  type TunnelPair,
+  logTails,
+  firstSlotOf,
 } from '../helpers/cluster.js';
 import { execCapture } from '../helpers/netns.js';
 import { stopAll } from '../helpers/procs.js';
@@ -32,19 +33,12 @@ let slots: number[] = [];
 
 before(async () => {
   fx = await startTunnelledCluster({ masters: 3, replicas: 0 });
-  slots = (await fx.cluster.masters())
-    .map((m) => Number(m.slots.find((r) => !r.startsWith('['))!.split('-')[0]) + 1)
-    .sort((a, b) => a - b);
+  slots = (await fx.cluster.masters()).map((m) => firstSlotOf(m) + 1).sort((a, b) => a - b);
 });
 after(async () => {
   await fx?.close();
   await stopAll();
 });
-
-function tails(p: TunnelPair): string {
-  const tail = (s: string): string => s.split('\n').slice(-30).join('\n');
-  return `\n--- -e log ---\n${tail(p.e.output())}\n--- -d log ---\n${tail(p.d.output())}`;
-}
 
 /** The address of `slot`'s master in a raw RESP2 CLUSTER SLOTS reply, as `host:port`. */
 function slotsOwner(reply: string, slot: number): string | null {
@@ -85,7 +79,7 @@ async function checkVariant(t: TestContext, label: string, expectMoved: RegExp):
         assert.match(real, expectMoved, `the node's own redirect (${label})`);
         const moved = await raw(`GET ${key}`);
         const m = moved.match(/^-MOVED (\d+) (\S+)\r\n$/);
-        assert.ok(m, `raw reply ${JSON.stringify(moved)}${tails(pair)}`);
+        assert.ok(m, `raw reply ${JSON.stringify(moved)}${logTails(pair)}`);
         assert.equal(Number(m[1]), away);
         firstMoved = m[2]!;
         assert.ok(locals().has(firstMoved), `${firstMoved} is one of ${[...locals()]}`);
@@ -95,7 +89,7 @@ async function checkVariant(t: TestContext, label: string, expectMoved: RegExp):
     await t.test('redis-cli -c follows that first redirect through the tunnel', async () => {
       const cli = [requireBinary('redis-cli'), '-c', '-h', pair.eHost, '-p', String(pair.ePort)];
       const run1 = await execCapture([...cli, 'set', key, label], 10_000).catch(
-        (e: Error) => `${e.message}${tails(pair)}`,
+        (e: Error) => `${e.message}${logTails(pair)}`,
       );
       assert.equal(run1.trim(), 'OK');
       assert.equal((await execCapture([...cli, 'get', key], 10_000)).trim(), label);
@@ -167,7 +161,7 @@ async function checkVariant(t: TestContext, label: string, expectMoved: RegExp):
           keys.map((k) => `${label}-${k}`),
         );
       } catch (e) {
-        throw new Error(`${(e as Error).message}${tails(pair)}`, { cause: e });
+        throw new Error(`${(e as Error).message}${logTails(pair)}`, { cause: e });
       }
     });
 

@@ -18,7 +18,7 @@ import {
   rawRoundTrip,
   respComplete,
   startTunnelledCluster,
-  type TunnelledCluster,
+  logTails,
 } from '../helpers/cluster.js';
 import { execCapture } from '../helpers/netns.js';
 import { stopAll } from '../helpers/procs.js';
@@ -48,11 +48,6 @@ async function freeRun(host: string, n = 65): Promise<number> {
   throw new Error(`no run of ${n} free ports on ${host}`);
 }
 
-function tails(fx: TunnelledCluster): string {
-  const tail = (s: string): string => s.split('\n').slice(-30).join('\n');
-  return `\n--- -e log ---\n${tail(fx.e.output())}\n--- -d log ---\n${tail(fx.d.output())}`;
-}
-
 test('a 3-master cluster on ::1 behind -e on [::1]:P: redirects name ::1 listeners in P+1..P+64; ioredis, node-redis and redis-cli -c work over every slot', async () => {
   const P = await freeRun('::1');
   const fx = await startTunnelledCluster({
@@ -75,7 +70,7 @@ test('a 3-master cluster on ::1 behind -e on [::1]:P: redirects name ::1 listene
     );
     const raw = await rawRoundTrip('::1', P, `GET ${key}\r\n`, respComplete);
     const m = raw.match(/^-MOVED (\d+) ::1:(\d+)\r\n$/);
-    assert.ok(m, `raw reply through -e: ${JSON.stringify(raw)}${tails(fx)}`);
+    assert.ok(m, `raw reply through -e: ${JSON.stringify(raw)}${logTails(fx)}`);
     const local = Number(m[2]);
     assert.ok(local > P && local <= P + 64, `listener port ${local} is in ${P + 1}-${P + 64}`);
 
@@ -130,7 +125,7 @@ test('a lone node serving all slots reports an empty IP; through -e it is a loca
       assert.equal(Number(await fx.cluster.exec(fx.seedPort, 'dbsize')), keys.length);
       await fx.assertTunnelOnly({ minNodeClients: 1 });
     } catch (e) {
-      throw new Error(`${(e as Error).message}${tails(fx)}`, { cause: e });
+      throw new Error(`${(e as Error).message}${logTails(fx)}`, { cause: e });
     } finally {
       io.disconnect();
       await nr.close().catch(() => {});

@@ -1183,3 +1183,14 @@ export function respComplete(text: string): boolean {
   };
   return text.length > 0 && end(0) !== -1;
 }
+
+/** The last `lines` log lines of both ends, for assertion messages. */
+export function logTails(p: Pick<TunnelPair, 'e' | 'd'>, lines = 30): string {
+  const tail = (s: string): string => s.split('\n').slice(-lines).join('\n');
+  return `\n--- -e log ---\n${tail(p.e.output())}\n--- -d log ---\n${tail(p.d.output())}`;
+}
+
+/** The first slot of a node's first slot range (migration markers skipped). */
+export function firstSlotOf(node: NodeLine): number {
+  return Number(node.slots.find((r) => !r.startsWith('['))!.split('-')[0]);
+}

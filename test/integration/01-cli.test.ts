@@ -6,7 +6,7 @@ import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { VERSION } from '../../src/cli/args.js';
-import { ROOT, runCloakpipe, startCloakpipe, stopAll } from '../helpers/procs.js';
+import { ROOT, runCloakpipe, startCloakpipe, stopAll, startEnd } from '../helpers/procs.js';
 import { tempDir } from '../helpers/targets.js';
 
 after(stopAll);
@@ -114,15 +114,7 @@ test('a group-readable key file draws a loud warning naming the file and chmod 6
   const loose = join(dir, 'loose.key');
   writeFileSync(loose, randomBytes(32));
   chmodSync(loose, 0o640);
-  const { proc } = await startCloakpipe([
-    '-e',
-    '-s',
-    '[127.0.0.1]:0',
-    '-t',
-    '[127.0.0.1]:9',
-    '-k',
-    loose,
-  ]);
+  const { proc } = await startEnd('-e', '[127.0.0.1]:9', loose);
   await proc.waitFor(/WARNING: key file .*loose\.key is readable by its group.*chmod 600/);
   await proc.stop();
 });
@@ -130,15 +122,7 @@ test('a group-readable key file draws a loud warning naming the file and chmod 6
 test('a short key file draws a warning', async () => {
   const short = join(dir, 'short.key');
   writeFileSync(short, 'tooshort', { mode: 0o600 });
-  const { proc } = await startCloakpipe([
-    '-e',
-    '-s',
-    '[127.0.0.1]:0',
-    '-t',
-    '[127.0.0.1]:9',
-    '-k',
-    short,
-  ]);
+  const { proc } = await startEnd('-e', '[127.0.0.1]:9', short);
   await proc.waitFor(/holds only 8 bytes/);
   await proc.stop();
 });
