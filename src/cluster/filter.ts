@@ -22,6 +22,7 @@ import {
   extractNodes,
   type MappedAddress,
   type NodeAddress,
+  nodeOfRedirect,
   type Redirect,
   type ReplyEvent,
   ReplyScanner,
@@ -214,8 +215,7 @@ export class ClusterFilter implements StreamFilter {
     this.#d.listeners.lookup(this.#routeOf(node));
 
   #redirect(r: Redirect, bytes: Uint8Array, waits: Promise<unknown>[]): () => Uint8Array {
-    const node: NodeAddress = { host: r.host, port: r.port, ip: null, hostname: null, id: null };
-    this.#need(node, waits);
+    this.#need(nodeOfRedirect(r), waits);
     return () => {
       const out = rewriteRedirect(r, this.#map);
       if (out === null) return noPortError(r.host, r.port);

@@ -9,6 +9,7 @@ import { connect } from 'node:net';
 import type { Logger } from 'pino';
 import type { Route } from '../protocol/route.js';
 import { SEED_HOST } from '../protocol/route.js';
+import { extractNodes, ReplyScanner } from '../resp/index.js';
 
 /** A node address as the cluster reports it. */
 export interface Member {
@@ -22,64 +23,68 @@ export interface Member {
 const MAX_NODES_REPLY = 16 * 1024 * 1024;
 
 /**
- * Parse a CLUSTER NODES text into member addresses. An empty ip (a lone node) means the host the
- * query went to (`self`). Host names announced after a comma are members too. Never throws.
+ * Members named by a whole CLUSTER NODES reply (RESP2 bulk or RESP3 verbatim), read with the
+ * same RESP layer the -e end rewrites with. An empty ip (a lone node) means the host the query
+ * went to (`self`); an announced hostname is a member too, dialled by its IP. Never throws; a
+ * reply that is not a NODES reply yields no members.
  */
-export function parseClusterNodes(text: string, self: string): Member[] {
+export function membersOf(reply: Uint8Array, self: string): Member[] {
+  const found = extractNodes('nodes', reply);
+  if (!found.ok) return [];
   const out: Member[] = [];
-  for (const line of text.split('\n')) {
-    const fields = line.trim().split(' ');
-    const addr = fields[1];
-    if (fields.length < 8 || addr === undefined) continue;
-    const at = addr.indexOf('@');
-    const hostPort = at >= 0 ? addr.slice(0, at) : addr;
-    const colon = hostPort.lastIndexOf(':');
-    if (colon < 0) continue;
-    const port = Number(hostPort.slice(colon + 1));
-    if (!Number.isInteger(port) || port < 1 || port > 65535) continue;
-    const ip = hostPort.slice(0, colon) || self;
-    out.push({ host: ip, port });
-    const comma = addr.indexOf(',');
-    if (comma >= 0 && addr.slice(comma + 1)) out.push({ host: addr.slice(comma + 1), port, ip });
+  for (const n of found.nodes) {
+    const ip = n.host || self;
+    out.push({ host: ip, port: n.port });
+    if (n.hostname) out.push({ host: n.hostname, port: n.port, ip });
   }
   return out;
 }
 
-/** Ask `host:port` for CLUSTER NODES (inline command, RESP2 reply). Rejects on any error. */
-export function queryClusterNodes(host: string, port: number, timeoutMs: number): Promise<string> {
+/** membersOf() for the text of a CLUSTER NODES reply. */
+export function parseClusterNodes(text: string, self: string): Member[] {
+  const body = Buffer.from(text, 'utf8');
+  return membersOf(
+    Buffer.concat([Buffer.from(`$${body.length}\r\n`), body, Buffer.from('\r\n')]),
+    self,
+  );
+}
+
+/**
+ * Ask `host:port` for CLUSTER NODES (inline command). Resolves the whole reply, framed by the
+ * RESP reply scanner (capped at MAX_NODES_REPLY); rejects on an error reply, a malformed or
+ * oversized one, a socket error or the timeout.
+ */
+export function queryClusterNodes(
+  host: string,
+  port: number,
+  timeoutMs: number,
+): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const s = connect({ host, port });
-    const parts: Buffer[] = [];
-    let size = 0;
-    const timer = setTimeout(() => {
-      s.destroy();
-      reject(new Error(`CLUSTER NODES to ${host}:${port} timed out`));
-    }, timeoutMs);
-    const done = (err: Error | null, text?: string): void => {
+    const scanner = new ReplyScanner<true>({
+      capture: () => true,
+      limits: { captureCap: MAX_NODES_REPLY },
+    });
+    const timer = setTimeout(
+      () => done(new Error(`CLUSTER NODES to ${host}:${port} timed out`)),
+      timeoutMs,
+    );
+    function done(err: Error | null, reply?: Uint8Array): void {
       clearTimeout(timer);
       s.destroy();
       if (err) reject(err);
-      else resolve(text!);
-    };
+      else resolve(reply!);
+    }
     s.on('error', (e) => done(e));
     s.on('connect', () => s.write('CLUSTER NODES\r\n'));
     s.on('data', (b: Buffer) => {
-      parts.push(b);
-      size += b.length;
-      if (size > MAX_NODES_REPLY) return done(new Error('CLUSTER NODES reply too large'));
-      const all = Buffer.concat(parts);
-      if (all[0] === 0x2d) {
-        const end = all.indexOf('\r\n');
-        if (end > 0) done(new Error(all.subarray(1, end).toString('latin1')));
-        return;
+      for (const ev of scanner.push(b)) {
+        if (ev.kind === 'error') return done(new Error(`bad CLUSTER NODES reply (${ev.reason})`));
+        if (ev.kind !== 'captured') continue;
+        if (ev.bytes[0] === 0x2d || ev.bytes[0] === 0x21)
+          return done(new Error(Buffer.from(ev.bytes).toString('latin1').slice(1).trim()));
+        return done(null, ev.bytes);
       }
-      if (all[0] !== 0x24) return done(new Error('unexpected reply to CLUSTER NODES'));
-      const eol = all.indexOf('\r\n');
-      if (eol < 0) return;
-      const len = Number(all.subarray(1, eol).toString('latin1'));
-      if (!Number.isInteger(len) || len < 0) return done(new Error('bad CLUSTER NODES length'));
-      if (all.length >= eol + 2 + len + 2)
-        done(null, all.subarray(eol + 2, eol + 2 + len).toString('utf8'));
     });
   });
 }
@@ -135,9 +140,9 @@ export class Membership {
       ];
       for (const c of candidates) {
         try {
-          const text = await queryClusterNodes(c.host, c.port, 2000);
+          const reply = await queryClusterNodes(c.host, c.port, 2000);
           let added = 0;
-          for (const m of parseClusterNodes(text, c.host)) if (this.#add(m)) added++;
+          for (const m of membersOf(reply, c.host)) if (this.#add(m)) added++;
           if (added > 0)
             this.#log.info({ members: this.#members.size, added }, 'cluster members learned');
           this.#events.nodesKnown(this.#members.size);
