@@ -89,6 +89,10 @@ export function queryClusterNodes(
   });
 }
 
+function keyOf(m: Member): string {
+  return `${m.host}:${m.port}`;
+}
+
 /** What the allow-list reports (for metrics). */
 export interface MembershipEvents {
   nodesKnown(n: number): void;
@@ -102,6 +106,10 @@ export class Membership {
   readonly #events: MembershipEvents;
   readonly #members = new Map<string, Member>();
   #lastRefresh = 0;
+  /** Whether the seed answered the last CLUSTER NODES query (it is tried first each time). */
+  #seedAnswered = true;
+  /** The member that answered the last query, tried first when the seed is down. */
+  #lastAnswered: Member | null = null;
   #refreshing: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
 
@@ -114,6 +122,11 @@ export class Membership {
       this.#timer = setInterval(() => void this.refresh(), refreshSeconds * 1000);
       this.#timer.unref();
     }
+  }
+
+  /** The -t seed node. */
+  get seed(): Member {
+    return this.#seed;
   }
 
   /** Number of known members. */
@@ -136,11 +149,12 @@ export class Membership {
     this.#refreshing = (async () => {
       const candidates = [
         this.#seed,
-        ...[...this.#members.values()].filter((m) => m !== this.#seed),
+        ...[...this.#members.values()].filter((m) => keyOf(m) !== keyOf(this.#seed)),
       ];
       for (const c of candidates) {
         try {
           const reply = await queryClusterNodes(c.host, c.port, 2000);
+          this.#noteAnswer(c);
           let added = 0;
           for (const m of membersOf(reply, c.host)) if (this.#add(m)) added++;
           if (added > 0)
@@ -148,6 +162,7 @@ export class Membership {
           this.#events.nodesKnown(this.#members.size);
           return;
         } catch (err) {
+          if (c === this.#seed) this.#noteSeedDown();
           this.#log.debug(
             { node: `${c.host}:${c.port}`, err: (err as Error).message },
             'CLUSTER NODES query failed',
@@ -159,6 +174,44 @@ export class Membership {
       this.#refreshing = null;
     });
     return this.#refreshing;
+  }
+
+  #noteAnswer(c: Member): void {
+    this.#lastAnswered = c;
+    if (c === this.#seed && !this.#seedAnswered) {
+      this.#seedAnswered = true;
+      this.#log.info({ seed: `${c.host}:${c.port}` }, 'seed node answers again');
+    }
+  }
+
+  #noteSeedDown(): void {
+    if (!this.#seedAnswered) return;
+    this.#seedAnswered = false;
+    this.#log.warn(
+      { seed: `${this.#seed.host}:${this.#seed.port}` },
+      'seed node did not answer CLUSTER NODES; connections to the main listener go to other members while it is down',
+    );
+  }
+
+  /**
+   * Where the seed route (a connection to the -e end's main listener) may be dialled, best
+   * first: the seed, then every other known member (the one that last answered first). When
+   * the seed missed the last refresh it goes last, so a blackholed seed does not eat the
+   * connect timeout. Any member serves a client's bootstrap (CLUSTER SLOTS) and redirects the
+   * rest, so a dead seed node does not take the main listener down with it.
+   */
+  seedCandidates(): Member[] {
+    const seen = new Set<string>();
+    const others: Member[] = [];
+    const last = this.#lastAnswered;
+    seen.add(keyOf(this.#seed));
+    for (const m of [...(last ? [last] : []), ...this.#members.values()]) {
+      const k = keyOf(m);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      others.push(m);
+    }
+    return this.#seedAnswered ? [this.#seed, ...others] : [...others, this.#seed];
   }
 
   /**

@@ -5,10 +5,10 @@
 import { isIP, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { ClusterFilter } from '../cluster/filter.js';
-import { Membership } from '../cluster/members.js';
+import { type Member, Membership } from '../cluster/members.js';
 import { NodeListeners } from '../cluster/nodes.js';
 import { RouteRefused, type TunnelRouting } from '../pipe/connection.js';
-import { dial, type DialOptions } from '../pipe/dial.js';
+import { dial, DialError, type DialOptions } from '../pipe/dial.js';
 import { type Endpoint, resolveAddress, type Resolver } from '../pipe/resolver.js';
 import { type Route, SEED_HOST, SEED_ROUTE } from '../protocol/route.js';
 import type { ClusterMetrics } from './prom.js';
@@ -78,22 +78,39 @@ export function clusterDecrypt(o: ClusterDecryptOptions): {
 } {
   const membership = new Membership(o.seed, o.log, o.metrics, o.refreshSeconds);
   void membership.refresh();
+  const endpointsOf = (m: Member): Promise<Endpoint[]> =>
+    resolveAddress({ kind: 'tcp', host: m.host, port: m.port, literal: isIP(m.host) !== 0 });
+  /** The main listener's route: the seed, or another member while the seed is down. */
+  const dialSeed = async (signal: AbortSignal): Promise<Socket> => {
+    const errors: string[] = [];
+    let code = 'EIO';
+    for (const m of membership.seedCandidates()) {
+      if (signal.aborted) break;
+      const isSeed = m === membership.seed;
+      try {
+        const s = await dial(
+          isSeed ? o.seedResolver.endpoints() : await endpointsOf(m),
+          o.dial,
+          signal,
+        );
+        if (!isSeed)
+          o.log.debug({ node: `${m.host}:${m.port}` }, 'seed unreachable; dialled another member');
+        return s;
+      } catch (err) {
+        errors.push((err as Error).message);
+        code = (err as DialError).code ?? 'EIO';
+      }
+    }
+    throw new DialError(errors.join('; ') || 'no member to dial', code);
+  };
   const serve = async (route: Route, signal: AbortSignal): Promise<Socket> => {
+    if (route.host === SEED_HOST && route.port === 0) return dialSeed(signal);
     const m = await membership.resolve(route);
     if (typeof m === 'string') {
       o.log.warn({ route: `${route.host}:${route.port}` }, `refusing route: ${m}`);
       throw new RouteRefused(m);
     }
-    let endpoints: readonly Endpoint[];
-    if (route.host === SEED_HOST && route.port === 0) endpoints = o.seedResolver.endpoints();
-    else
-      endpoints = await resolveAddress({
-        kind: 'tcp',
-        host: m.host,
-        port: m.port,
-        literal: isIP(m.host) !== 0,
-      });
-    return dial(endpoints, o.dial, signal);
+    return dial(await endpointsOf(m), o.dial, signal);
   };
   return { membership, routing: () => ({ serve }) };
 }

@@ -3,9 +3,11 @@
 // replica promoted after the 2 s node timeout) happen while clients write and read (ioredis and
 // node-redis RESP3 for the graceful one; ioredis for kill -9, see there); the clients follow the
 // new topology through the -e end's listeners, errors occur only inside the failover window,
-// writes succeed again after it, and every acknowledged key is read back (for kill -9, the writers pause only while the replica catches up just before the kill, so a
-// write lost to asynchronous replication, which is Redis's behaviour, not the tunnel's, cannot
-// make the test flaky).
+// writes succeed again after it, and every acknowledged key is read back (for kill -9, the
+// writers pause only while the replica catches up just before the kill, so a write lost to
+// asynchronous replication, which is Redis's behaviour, not the tunnel's, cannot make the test
+// flaky). The master killed is the -d end's seed node, so a client that connects afterwards
+// proves the main -e listener still bootstraps while its seed is dead.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, type TestContext, test } from 'node:test';
@@ -80,23 +82,36 @@ function outsideWindow(t: TestContext, ws: Workload[], from: number, to: number)
   return out;
 }
 
-/** The live master and its replica for the first master CLUSTER NODES lists with a synced replica. */
-async function masterWithReplica(): Promise<{ master: number; replica: number }> {
+/**
+ * A live master with a live replica: with `seed` 'avoid', neither is the -d end's seed (-t);
+ * with 'prefer', the master is the seed if the seed is such a master.
+ */
+async function masterWithReplica(
+  seed: 'avoid' | 'prefer',
+): Promise<{ master: number; replica: number }> {
   const lines = await fx.cluster.topology();
+  const pairs: { master: number; replica: number }[] = [];
   for (const m of lines.filter((l) => l.flags.includes('master') && l.slots.length > 0)) {
     const r = lines.find(
       (l) => l.master === m.id && !l.flags.includes('fail') && !l.flags.includes('fail?'),
     );
-    if (r && !m.flags.includes('fail')) return { master: m.port, replica: r.port };
+    if (r && !m.flags.includes('fail')) pairs.push({ master: m.port, replica: r.port });
   }
-  throw new Error('no master with a live replica');
+  const isSeed = (p: { master: number; replica: number }): boolean =>
+    p.master === fx.seedPort || p.replica === fx.seedPort;
+  const pick =
+    seed === 'avoid'
+      ? pairs.find((p) => !isSeed(p))
+      : (pairs.find((p) => p.master === fx.seedPort) ?? pairs[0]);
+  if (!pick) throw new Error(`no master with a live replica (seed ${seed})`);
+  return pick;
 }
 
 test('graceful CLUSTER FAILOVER under load: clients move to the promoted replica through the tunnel; every key reads back', async (t) => {
   const c = await clients('gf');
   try {
     await new Promise((r) => setTimeout(r, 400));
-    const { master, replica } = await masterWithReplica();
+    const { master, replica } = await masterWithReplica('avoid');
     const from = Date.now();
     await fx.cluster.failover(replica);
     const to = Date.now() + 2000;
@@ -141,7 +156,10 @@ test('kill -9 of a master under load: its replica is promoted, ioredis recovers 
   });
   try {
     await new Promise((r) => setTimeout(r, 400));
-    const { master, replica } = await masterWithReplica();
+    // The seed (-d's -t) is the master killed: the main -e listener must still bootstrap new
+    // clients (the -d end dials another member while its seed is down).
+    const { master, replica } = await masterWithReplica('prefer');
+    assert.equal(master, fx.seedPort, 'the seed is a master with a live replica');
     // Pause the writers until the replica has every acknowledged write, then kill at once.
     await w.hold();
     await pollUntil(
@@ -177,7 +195,12 @@ test('kill -9 of a master under load: its replica is promoted, ioredis recovers 
     const nr = nodeRedisCluster(fx, 3);
     nr.on('error', () => {});
     try {
-      await nr.connect();
+      await nr.connect(); // its only root node is the -e main listener, whose seed is dead
+      assert.equal(
+        await fx.cluster.exec(master, 'ping').catch(() => 'down'),
+        'down',
+        'the seed is still down',
+      );
       assert.deepEqual(await readBack(w, (k) => nr.get(k)), [], 'via a new node-redis client');
       assert.equal(await nr.set(`k9-${run}:after`, 'x'), 'OK');
     } finally {

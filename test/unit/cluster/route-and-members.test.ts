@@ -1,9 +1,12 @@
 // Goal: the route header round-trips and recognises a misconfigured peer from its first bytes,
-// and the -d allow-list learns exactly the addresses CLUSTER NODES reports.
+// and the -d allow-list learns exactly the addresses CLUSTER NODES reports; the main listener's
+// route falls over to another member while the seed node is down.
 import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:net';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { parseClusterNodes } from '../../../src/cluster/members.js';
+import pino from 'pino';
+import { Membership, parseClusterNodes } from '../../../src/cluster/members.js';
 import {
   encodeRouteReply,
   encodeRouteRequest,
@@ -80,4 +83,50 @@ test('CLUSTER NODES members: ip:port, announced hostnames, IPv6, and a lone node
     { host: '::1', port: 7202 },
     { host: '10.1.1.1', port: 7300 },
   ]);
+});
+
+/** A TCP server that answers any request with a CLUSTER NODES bulk listing `ports`. */
+function nodesServer(ports: () => number[], port = 0): Promise<Server> {
+  const srv = createServer((c) => {
+    c.on('error', () => {});
+    c.once('data', () => {
+      const text = ports()
+        .map((p, i) => `id${p} 127.0.0.1:${p}@1${p} ${i ? 'slave' : 'master'} - 0 1 1 connected\n`)
+        .join('');
+      c.end(`$${Buffer.byteLength(text)}\r\n${text}\r\n`);
+    });
+  });
+  return new Promise((resolve) => srv.listen(port, '127.0.0.1', () => resolve(srv)));
+}
+
+const portOf = (s: Server): number => (s.address() as { port: number }).port;
+const closeServer = (s: Server): Promise<void> => new Promise((r) => s.close(() => r()));
+
+test('seed candidates: the seed first while it answers, last while it does not, first again once back', async () => {
+  let ports: number[] = [];
+  const seed = await nodesServer(() => ports);
+  const other = await nodesServer(() => ports);
+  ports = [portOf(seed), portOf(other)];
+  const m = new Membership(
+    { host: '127.0.0.1', port: ports[0]! },
+    pino({ level: 'silent' }),
+    { nodesKnown() {}, routeRefused() {} },
+    0,
+  );
+  const order = (): number[] => m.seedCandidates().map((c) => c.port);
+  try {
+    assert.deepEqual(order(), [ports[0]], 'before the first refresh: the seed alone');
+    await m.refresh();
+    assert.deepEqual(order(), ports, 'seed answers: seed first');
+    await closeServer(seed);
+    await m.refresh();
+    assert.deepEqual(order(), [ports[1], ports[0]], 'seed down: the member that answered first');
+    const back = await nodesServer(() => ports, ports[0]);
+    await m.refresh();
+    assert.deepEqual(order(), ports, 'seed back: seed first again');
+    await closeServer(back);
+  } finally {
+    m.close();
+    await closeServer(other);
+  }
 });
