@@ -215,14 +215,19 @@ export async function waitUntil(
   }
 }
 
-/** Log lines of `proc` whose `msg` matches `re` (and, if given, whose fields match `fields`). */
+/**
+ * Log lines of `proc` whose `msg` matches `re` (and, if given, whose fields match `fields`),
+ * from its `since`-th line on.
+ */
 export function logLines(
   proc: Proc,
   re: RegExp,
   fields: Record<string, unknown> = {},
+  since = 0,
 ): Record<string, unknown>[] {
   return proc
     .logs()
+    .slice(since)
     .filter(
       (l) =>
         typeof l.msg === 'string' &&
