@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type Context, pairConfig } from './context.js';
 import { expectedDigest, hashSink, type Sink, sendStream } from './net.js';
-import { MiB } from './options.js';
+import { MiB, RELAY_NOTE } from './options.js';
 import { type Pair, startPair } from './pairs.js';
 import type { Table } from './report.js';
 import { rotate } from './stats.js';
@@ -62,6 +62,8 @@ export async function runBulk(ctx: Context): Promise<Table> {
     pairs.push(cloak);
     const noble = await startPair('cloakpipe', sink.port, pairConfig(ctx, { crypto: 'noble' }));
     pairs.push(noble);
+    const relay = await startPair('node-relay', sink.port, pairConfig(ctx));
+    pairs.push(relay);
     for (const p of ctx.settings.warmup ? pairs : []) {
       const warm = Math.min(WARMUP_MiB, p === noble ? nobleMiB : sizeMiB) * MiB;
       await measure(p.port, sink, chunk, warm, expectedDigest(chunk, warm), `${p.label} warm-up`);
@@ -72,6 +74,7 @@ export async function runBulk(ctx: Context): Promise<Table> {
       cloakpipe: { port: cloak.port, bytes: total, digest, out: [] as number[] },
       noble: { port: noble.port, bytes: nobleTotal, digest: nobleDigest, out: [] as number[] },
       direct: { port: sink.port, bytes: total, digest, out: [] as number[] },
+      'node-relay': { port: relay.port, bytes: total, digest, out: [] as number[] },
     };
     const names = Object.keys(runs) as (keyof typeof runs)[];
     for (let r = 0; r < rounds; r++) {
@@ -93,6 +96,7 @@ export async function runBulk(ctx: Context): Promise<Table> {
           better: 'higher',
           values: {
             direct: runs.direct.out,
+            'node-relay': runs['node-relay'].out,
             spiped: runs.spiped.out,
             cloakpipe: runs.cloakpipe.out,
           },
@@ -108,6 +112,7 @@ export async function runBulk(ctx: Context): Promise<Table> {
         'MB/s = 10^6 bytes/s, from connect to the sink seeing EOF; every stream SHA-256 checked.',
         'The noble row repeats the spiped runs of the row above (at the larger size) for its ratio.',
         'Sender, hashing sink and both tunnel ends share the same cores: direct is a ceiling, not a wire speed.',
+        RELAY_NOTE,
       ],
     };
   } finally {

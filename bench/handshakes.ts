@@ -6,7 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { type Context, pairConfig } from './context.js';
 import { echoOnce, echoServer } from './net.js';
-import { OVERFLOW_NOTE, PARALLEL_WORKERS } from './options.js';
+import { OVERFLOW_NOTE, PARALLEL_WORKERS, RELAY_NOTE } from './options.js';
 import { type Pair, startPair } from './pairs.js';
 import { listenOverflows } from './procs.js';
 import type { Column, Row, Table } from './report.js';
@@ -82,6 +82,9 @@ export async function runHandshakes(ctx: Context): Promise<Table> {
         targets.push({ column: impl, fast, port: p.port, label: p.label });
       }
     targets.push({ column: 'direct', fast: false, port: echo.port, label: 'direct' });
+    const relay = await startPair('node-relay', echo.port, pairConfig(ctx));
+    pairs.push(relay);
+    targets.push({ column: 'node-relay', fast: false, port: relay.port, label: relay.label });
     if (ctx.settings.warmup) for (const t of targets) await measure(t.port, WARMUP_CONNS, 1);
 
     const modes = [
@@ -125,7 +128,8 @@ export async function runHandshakes(ctx: Context): Promise<Table> {
       notes: [
         'Latency is per connection, from connect() to the close after the echo came back.',
         `failed conns: connections that errored (counted, not timed); over ${MAX_FAILED_FRACTION * 100}% of a run fails the benchmark.`,
-        'direct has no -f variant: it appears in the "no -f" rows only.',
+        'direct and node-relay have no -f variant: they appear in the "no -f" rows only.',
+        RELAY_NOTE,
         OVERFLOW_NOTE,
       ],
     };

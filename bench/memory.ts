@@ -130,8 +130,8 @@ export async function runMemory(ctx: Context): Promise<Table> {
     `The slow transfer runs once per implementation: ${slowMiB} MiB read at ${slowRateMiB} MiB/s, RSS sampled every ${SAMPLE_MS} ms.`,
   ];
   if (conns < idleConns) ctx.progress(`memory: ${notes[0]}`);
-  const idle: Record<Impl, IdleSample[]> = { spiped: [], cloakpipe: [] };
-  const impls: Impl[] = ['spiped', 'cloakpipe'];
+  const idle: Record<'spiped' | 'cloakpipe', IdleSample[]> = { spiped: [], cloakpipe: [] };
+  const impls = ['spiped', 'cloakpipe'] as const;
   for (let r = 0; r < rounds; r++)
     for (const impl of rotate(impls, r)) {
       const x = await idleRun(ctx, impl, conns);

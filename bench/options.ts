@@ -168,3 +168,9 @@ export function parseSettings(argv: string[]): Settings | null {
     cloakpipeArgs: (str('cloakpipe-args') ?? '').split(/\s+/).filter(Boolean),
   };
 }
+
+/** The note under every table with a node-relay column. */
+export const RELAY_NOTE =
+  'node-relay: two plain Node.js TCP relays chained like a pair (bench/relay.ts: allowHalfOpen, ' +
+  'TCP_NODELAY, pipe(); no handshake, no crypto). It is the floor under any tunnel written in ' +
+  'Node on this machine: what Node networking alone costs, next to spiped.';

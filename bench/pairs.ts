@@ -12,12 +12,14 @@ import { type Proc, startOnFreePort } from './procs.js';
 
 /** The cloakpipe command (the benchmark runs from dist/bench/). */
 const CLOAKPIPE_BIN = fileURLToPath(new URL('../../bin/cloakpipe.js', import.meta.url));
+/** The plain relay (compiled next to this file). */
+const RELAY_JS = fileURLToPath(new URL('./relay.js', import.meta.url));
 /** Key length written by writeKeyFile (spiped's recommended minimum). */
 const KEY_BYTES = 32;
 /** Attempts at starting an end whose free port was taken meanwhile by someone else. */
 
-/** The tunnel implementations compared. */
-export type Impl = 'spiped' | 'cloakpipe';
+/** The tunnel implementations compared; 'node-relay' is two plain relays (bench/relay.ts). */
+export type Impl = 'spiped' | 'cloakpipe' | 'node-relay';
 
 /** How a pair is configured. */
 export interface PairConfig {
@@ -52,6 +54,8 @@ export function writeKeyFile(dir: string): string {
 }
 
 function command(impl: Impl, mode: '-e' | '-d', src: number, dst: number, cfg: PairConfig) {
+  if (impl === 'node-relay')
+    return { cmd: process.execPath, args: [RELAY_JS, String(src), String(dst)] };
   const common = [
     mode,
     '-s',

@@ -4,7 +4,7 @@
  * cloakpipe. Requests/s and the p50/p99 latency redis-benchmark 7 prints in its --csv output.
  */
 import { type Context, pairConfig } from './context.js';
-import { OVERFLOW_NOTE, REDIS_CLIENTS, REDIS_PIPELINES } from './options.js';
+import { OVERFLOW_NOTE, REDIS_CLIENTS, REDIS_PIPELINES, RELAY_NOTE } from './options.js';
 import { type Pair, startPair } from './pairs.js';
 import { listenOverflows, type Proc, start, startOnFreePort } from './procs.js';
 import { type Column, type Row, type Table, addValue } from './report.js';
@@ -164,6 +164,9 @@ export async function runRedis(ctx: Context): Promise<Table> {
       targets.push({ column: impl, port: p.port });
     }
     targets.push({ column: 'direct', port: redis.port });
+    const relay = await startPair('node-relay', redis.port, pairConfig(ctx));
+    pairs.push(relay);
+    targets.push({ column: 'node-relay', port: relay.port });
     if (ctx.settings.warmup) for (const t of targets) await benchmark(t.port, WARMUP_REQUESTS, 1);
 
     const rows: Row[] = [];
@@ -212,6 +215,7 @@ export async function runRedis(ctx: Context): Promise<Table> {
         `redis-benchmark opens its ${REDIS_CLIENTS} connections at once at the start of every test.`,
         'reruns: a redis-benchmark run that failed (e.g. "Connection reset by peer") is run again once; a second failure fails the benchmark.',
         OVERFLOW_NOTE,
+        RELAY_NOTE,
       ],
     };
   } finally {

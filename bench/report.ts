@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { type Summary, summarize } from './stats.js';
 
 /** The columns a row can fill, unless its table names its own (Table.columns). */
-export const COLUMNS = ['direct', 'spiped', 'cloakpipe'] as const;
+export const COLUMNS = ['direct', 'node-relay', 'spiped', 'cloakpipe'] as const;
 /** A column name: one of COLUMNS, or one a table declares in Table.columns. */
 export type Column = string;
 
