@@ -198,6 +198,12 @@ export const TUNNEL_OPTIONS = {
     describe:
       '-e: host written into rewritten replies (default: the -s host; 0.0.0.0 → 127.0.0.1, :: → ::1)',
   },
+  'cluster-auth': {
+    type: 'string',
+    group: 'Redis Cluster:',
+    describe:
+      "-d: file with the cluster's password (1 line) or username and password (2 lines), for -d's own CLUSTER NODES queries",
+  },
   'cluster-refresh': {
     type: 'number',
     default: 10,
@@ -253,6 +259,7 @@ export interface TunnelArgs {
   'cluster-ports'?: string;
   'advertise-host'?: string;
   'cluster-refresh': number;
+  'cluster-auth'?: string;
   workers: number;
 }
 
@@ -342,6 +349,10 @@ export function checkTunnelArgs(a: TunnelArgs): true {
     throw new UsageError('--cluster-ports and --advertise-host need --cluster');
   if (a.cluster && a.d && (a['cluster-ports'] !== undefined || a['advertise-host'] !== undefined))
     throw new UsageError('--cluster-ports and --advertise-host are for the -e end');
+  if (a['cluster-auth'] !== undefined && !(a.cluster && a.d))
+    throw new UsageError('--cluster-auth is for the -d end in --cluster mode');
+  if (a['cluster-auth'] === '-')
+    throw new UsageError('--cluster-auth needs a file (standard input is for -k -)');
   if (a['cluster-ports'] !== undefined && parsePortRange(a['cluster-ports']) === null)
     throw new UsageError(
       `--cluster-ports ${a['cluster-ports']}: expected A-B with 1 ≤ A ≤ B ≤ 65535`,

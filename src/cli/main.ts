@@ -10,7 +10,13 @@ import { generateKeyFile, KeyFileError } from '../crypto/keyfile.js';
 import { KeyRing } from '../daemon/keyring.js';
 import { CounterMetrics, createLogger, type LogLevel, teeMetrics } from '../daemon/observe.js';
 import { EphemeralPool } from '../daemon/pool.js';
-import { clusterDecrypt, clusterEncrypt, nilClusterMetrics } from '../daemon/cluster.js';
+import {
+  clusterDecrypt,
+  clusterEncrypt,
+  loadClusterAuth,
+  nilClusterMetrics,
+} from '../daemon/cluster.js';
+import type { ClusterAuth } from '../cluster/auth.js';
 import { startOpsServer } from '../daemon/http.js';
 import { type ClusterMetrics, PromMetrics } from '../daemon/prom.js';
 import { Daemon } from '../daemon/server.js';
@@ -166,10 +172,12 @@ function setupCluster(
   log: Logger,
   metrics: ClusterMetrics,
   adopt: (s: Socket, r: Route) => void,
+  auth: ClusterAuth | null,
 ): ClusterSetup | string {
   if (mode === 'decrypt') {
     if (target.kind !== 'tcp') return '--cluster -d needs a TCP seed node as -t (host:port)';
     const d = clusterDecrypt({
+      auth,
       seed: { host: target.host, port: target.port },
       seedResolver: resolver,
       dial: dialOptions,
@@ -229,6 +237,24 @@ export async function main(argv: string[]): Promise<number> {
     }
     throw err;
   }
+  let clusterAuth: ClusterAuth | null = null;
+  if (a['cluster-auth'] !== undefined) {
+    try {
+      const loaded = loadClusterAuth(a['cluster-auth']);
+      if (typeof loaded === 'string') {
+        process.stderr.write(`cloakpipe: ${loaded}\n`);
+        return 1;
+      }
+      for (const w of loaded.warnings) log.warn({ authFile: a['cluster-auth'] }, `WARNING: ${w}`);
+      clusterAuth = loaded.auth;
+    } catch (err) {
+      if (err instanceof KeyFileError) {
+        process.stderr.write(`cloakpipe: ${err.message}\n`);
+        return 1;
+      }
+      throw err;
+    }
+  }
   if (a.workers > 1 && !isWorker()) {
     keyring.destroy();
     if (a.p !== undefined) writeFileSync(a.p, `${process.pid}\n`);
@@ -271,6 +297,7 @@ export async function main(argv: string[]): Promise<number> {
       log,
       prom ?? nilClusterMetrics,
       (s, r) => daemon.adopt(s, r),
+      clusterAuth,
     );
     if (typeof made === 'string') return usageFail(made);
     cluster = made;

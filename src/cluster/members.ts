@@ -10,6 +10,7 @@ import type { Logger } from 'pino';
 import type { Route } from '../protocol/route.js';
 import { SEED_HOST } from '../protocol/route.js';
 import { extractNodes, ReplyScanner } from '../resp/index.js';
+import { type ClusterAuth, encodeAuth, encodeCommand } from './auth.js';
 
 /** A node address as the cluster reports it. */
 export interface Member {
@@ -49,15 +50,19 @@ export function parseClusterNodes(text: string, self: string): Member[] {
   );
 }
 
+const CLUSTER_NODES = encodeCommand(['CLUSTER', 'NODES']);
+
 /**
- * Ask `host:port` for CLUSTER NODES (inline command). Resolves the whole reply, framed by the
- * RESP reply scanner (capped at MAX_NODES_REPLY); rejects on an error reply, a malformed or
+ * Ask `host:port` for CLUSTER NODES, after AUTH when `auth` is given (both sent at once).
+ * Resolves the whole NODES reply, framed by the RESP reply scanner (capped at MAX_NODES_REPLY);
+ * rejects on an error reply (an AUTH error says so, without the password), a malformed or
  * oversized one, a socket error or the timeout.
  */
 export function queryClusterNodes(
   host: string,
   port: number,
   timeoutMs: number,
+  auth: ClusterAuth | null = null,
 ): Promise<Uint8Array> {
   return new Promise((resolve, reject) => {
     const s = connect({ host, port });
@@ -75,14 +80,30 @@ export function queryClusterNodes(
       if (err) reject(err);
       else resolve(reply!);
     }
+    let authPending = auth !== null;
     s.on('error', (e) => done(e));
-    s.on('connect', () => s.write('CLUSTER NODES\r\n'));
+    s.on('connect', () =>
+      s.write(auth ? Buffer.concat([encodeAuth(auth), CLUSTER_NODES]) : CLUSTER_NODES),
+    );
     s.on('data', (b: Buffer) => {
       for (const ev of scanner.push(b)) {
         if (ev.kind === 'error') return done(new Error(`bad CLUSTER NODES reply (${ev.reason})`));
         if (ev.kind !== 'captured') continue;
-        if (ev.bytes[0] === 0x2d || ev.bytes[0] === 0x21)
-          return done(new Error(Buffer.from(ev.bytes).toString('latin1').slice(1).trim()));
+        const failed = ev.bytes[0] === 0x2d || ev.bytes[0] === 0x21;
+        const text = failed ? Buffer.from(ev.bytes).toString('latin1').slice(1).trim() : '';
+        if (authPending) {
+          authPending = false;
+          if (failed) return done(new Error(`AUTH failed: ${text}`));
+          continue;
+        }
+        if (failed)
+          return done(
+            new Error(
+              text.startsWith('NOAUTH')
+                ? `${text} (give -d the cluster's password with --cluster-auth FILE)`
+                : text,
+            ),
+          );
         return done(null, ev.bytes);
       }
     });
@@ -113,8 +134,17 @@ export class Membership {
   #refreshing: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
 
-  constructor(seed: Member, log: Logger, events: MembershipEvents, refreshSeconds = 10) {
+  readonly #auth: ClusterAuth | null;
+
+  constructor(
+    seed: Member,
+    log: Logger,
+    events: MembershipEvents,
+    refreshSeconds = 10,
+    auth: ClusterAuth | null = null,
+  ) {
     this.#seed = seed;
+    this.#auth = auth;
     this.#log = log;
     this.#events = events;
     this.#add(seed);
@@ -151,9 +181,10 @@ export class Membership {
         this.#seed,
         ...[...this.#members.values()].filter((m) => keyOf(m) !== keyOf(this.#seed)),
       ];
+      let last = '';
       for (const c of candidates) {
         try {
-          const reply = await queryClusterNodes(c.host, c.port, 2000);
+          const reply = await queryClusterNodes(c.host, c.port, 2000, this.#auth);
           this.#noteAnswer(c);
           let added = 0;
           for (const m of membersOf(reply, c.host)) if (this.#add(m)) added++;
@@ -163,13 +194,17 @@ export class Membership {
           return;
         } catch (err) {
           if (c === this.#seed) this.#noteSeedDown();
+          last = `${c.host}:${c.port}: ${(err as Error).message}`;
           this.#log.debug(
             { node: `${c.host}:${c.port}`, err: (err as Error).message },
             'CLUSTER NODES query failed',
           );
         }
       }
-      this.#log.warn('could not query CLUSTER NODES from any known node; keeping the member list');
+      this.#log.warn(
+        { err: last },
+        `could not query CLUSTER NODES from any known node (last: ${last}); keeping the member list`,
+      );
     })().finally(() => {
       this.#refreshing = null;
     });

@@ -14,10 +14,56 @@ export class KeyFileError extends Error {
     readonly path: string,
     readonly reason: string,
     action: 'read' | 'write' = 'read',
+    what = 'key file',
   ) {
-    super(`cannot ${action} key file ${path}: ${reason}`);
+    super(`cannot ${action} ${what} ${path}: ${reason}`);
     this.name = 'KeyFileError';
   }
+}
+
+/**
+ * Read a file that holds a secret (`-` = standard input). Warns when a regular file is readable
+ * by group or others, saying what a reader could do (`exposure`). Throws KeyFileError (naming
+ * `what`, the file and the OS reason) when it is missing or unreadable. Zero `raw` when done.
+ */
+export function readSecretFile(
+  path: string,
+  what: string,
+  exposure: string,
+): { raw: Buffer; warnings: string[] } {
+  const warnings: string[] = [];
+  let raw: Buffer;
+  try {
+    if (path === '-') {
+      raw = readFileSync(0);
+    } else {
+      const fd = openSync(path, 'r');
+      try {
+        const st = fstatSync(fd);
+        if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
+        if (st.isFile() && (st.mode & 0o044) !== 0) {
+          const mode = (st.mode & 0o777).toString(8).padStart(3, '0');
+          warnings.push(
+            `${what} ${path} is readable by ${st.mode & 0o004 ? 'others' : 'its group'} (mode ${mode}): ` +
+              `${exposure}; fix with: chmod 600 ${path}`,
+          );
+        }
+        raw = readFileSync(fd);
+      } finally {
+        closeSync(fd);
+      }
+    }
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    const reason =
+      e.code === 'ENOENT'
+        ? 'no such file (ENOENT)'
+        : e.code
+          ? `${e.message.split(',')[0]} (${e.code})`
+          : e.message;
+    throw new KeyFileError(path, reason, 'read', what);
+  }
+  return { raw, warnings };
 }
 
 /** The derived key and any warnings about how it was stored. */
@@ -39,38 +85,11 @@ export const MIN_KEY_FILE_BYTES = 32;
  * Throws KeyFileError when the file is missing or unreadable.
  */
 export function loadKeyFile(path: string): LoadedKey {
-  const warnings: string[] = [];
-  let raw: Buffer;
-  try {
-    if (path === '-') {
-      raw = readFileSync(0);
-    } else {
-      const fd = openSync(path, 'r');
-      try {
-        const st = fstatSync(fd);
-        if (st.isDirectory()) throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-        if (st.isFile() && (st.mode & 0o044) !== 0) {
-          const mode = (st.mode & 0o777).toString(8).padStart(3, '0');
-          warnings.push(
-            `key file ${path} is readable by ${st.mode & 0o004 ? 'others' : 'its group'} (mode ${mode}): ` +
-              `anyone who can read it can decrypt and impersonate this tunnel; fix with: chmod 600 ${path}`,
-          );
-        }
-        raw = readFileSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-    }
-  } catch (err) {
-    const e = err as NodeJS.ErrnoException;
-    const reason =
-      e.code === 'ENOENT'
-        ? 'no such file (ENOENT)'
-        : e.code
-          ? `${e.message.split(',')[0]} (${e.code})`
-          : e.message;
-    throw new KeyFileError(path, reason);
-  }
+  const { raw, warnings } = readSecretFile(
+    path,
+    'key file',
+    'anyone who can read it can decrypt and impersonate this tunnel',
+  );
   if (raw.length < MIN_KEY_FILE_BYTES) {
     warnings.push(
       `key file ${path} holds only ${raw.length} bytes: a key needs at least ${MIN_KEY_FILE_BYTES} random bytes ` +

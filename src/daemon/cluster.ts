@@ -4,12 +4,15 @@
  */
 import { isIP, type Socket } from 'node:net';
 import type { Logger } from 'pino';
+import { type ClusterAuth, parseClusterAuth } from '../cluster/auth.js';
 import { ClusterFilter } from '../cluster/filter.js';
 import { type Member, Membership } from '../cluster/members.js';
 import { NodeListeners } from '../cluster/nodes.js';
 import { RouteRefused, type TunnelRouting } from '../pipe/connection.js';
 import { dial, DialError, type DialOptions } from '../pipe/dial.js';
 import { type Endpoint, resolveAddress, type Resolver } from '../pipe/resolver.js';
+import { zeroize } from '../crypto/bytes.js';
+import { readSecretFile } from '../crypto/keyfile.js';
 import { type Route, SEED_HOST, SEED_ROUTE } from '../protocol/route.js';
 import type { ClusterMetrics } from './prom.js';
 
@@ -69,6 +72,24 @@ export interface ClusterDecryptOptions {
   readonly metrics: ClusterMetrics;
   /** Seconds between CLUSTER NODES refreshes. */
   readonly refreshSeconds: number;
+  /** AUTH for those queries (--cluster-auth), or null. */
+  readonly auth?: ClusterAuth | null;
+}
+
+/**
+ * Read a --cluster-auth file. Throws KeyFileError when it cannot be read; resolves the
+ * credentials and storage warnings, or the reason the contents are unusable (never echoing them).
+ */
+export function loadClusterAuth(path: string): { auth: ClusterAuth; warnings: string[] } | string {
+  const { raw, warnings } = readSecretFile(
+    path,
+    'cluster auth file',
+    'anyone who can read it can log in to the Redis Cluster',
+  );
+  const parsed = parseClusterAuth(raw.toString('utf8'));
+  zeroize(raw);
+  if (typeof parsed === 'string') return `--cluster-auth ${path}: ${parsed}`;
+  return { auth: parsed, warnings };
 }
 
 /** -d: the member allow-list plus route serving. */
@@ -76,7 +97,7 @@ export function clusterDecrypt(o: ClusterDecryptOptions): {
   membership: Membership;
   routing: () => TunnelRouting;
 } {
-  const membership = new Membership(o.seed, o.log, o.metrics, o.refreshSeconds);
+  const membership = new Membership(o.seed, o.log, o.metrics, o.refreshSeconds, o.auth ?? null);
   void membership.refresh();
   const endpointsOf = (m: Member): Promise<Endpoint[]> =>
     resolveAddress({ kind: 'tcp', host: m.host, port: m.port, literal: isIP(m.host) !== 0 });

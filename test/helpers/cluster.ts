@@ -165,6 +165,8 @@ export interface ClusterOptions {
   readonly ns?: Netns | null;
   /** --cluster-node-timeout in ms (default 2000). */
   readonly nodeTimeoutMs?: number;
+  /** requirepass and masterauth of every node (redis-cli gets it as REDISCLI_AUTH). */
+  readonly password?: string;
 }
 
 /** A running cluster. Every method that changes topology waits until all live nodes agree. */
@@ -280,10 +282,14 @@ export async function startCluster(o: ClusterOptions): Promise<RedisCluster> {
   const spare = [...(o.sparePorts ?? [])];
   const nodes: NodeState[] = [];
   const addr = (port: number): string => `${host}:${port}`;
+  const authed = (argv: string[]): string[] =>
+    o.password !== undefined && argv[0] === 'redis-cli'
+      ? ['env', `REDISCLI_AUTH=${o.password}`, ...argv]
+      : argv;
   const run = (cmd: string, ...args: string[]): Promise<string> =>
-    execCapture(wrap([cmd, ...args]), 120_000);
+    execCapture(wrap(authed([cmd, ...args])), 120_000);
   const exec = (port: number, ...args: string[]): Promise<string> =>
-    execCapture(wrap(['redis-cli', '-h', host, '-p', String(port), ...args]), 60_000);
+    execCapture(wrap(authed(['redis-cli', '-h', host, '-p', String(port), ...args])), 60_000);
   const live = (): NodeState[] => nodes.filter((n) => n.alive);
   const byPort = (port: number): NodeState => {
     const n = nodes.find((x) => x.port === port);
@@ -320,6 +326,9 @@ export async function startCluster(o: ClusterOptions): Promise<RedisCluster> {
       // replication PING; the default period is 10 s.
       '--repl-ping-replica-period',
       '1',
+      ...(o.password !== undefined
+        ? ['--requirepass', o.password, '--masterauth', o.password]
+        : []),
     ];
     const [cmd, ...rest] = wrap(['redis-server', ...args]);
     const child = spawn(cmd!, rest, { stdio: ['ignore', 'pipe', 'pipe'] });

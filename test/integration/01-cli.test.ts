@@ -47,6 +47,21 @@ describe('usage errors exit 1 with the usage text', () => {
     ['bad crypto engine', ['-e', ...base, '--crypto', 'rot13'], /Invalid values/],
     ['--syslog', ['-e', ...base, '--syslog'], /--syslog is not supported.*journal/],
     ['bad -b', ['-e', ...base, '-b', 'not-an-ip'], /-b not-an-ip: expected an IP address/],
+    [
+      '--cluster-auth without --cluster',
+      ['-d', ...base, '--cluster-auth', key],
+      /--cluster-auth is for the -d end in --cluster mode/,
+    ],
+    [
+      '--cluster-auth on -e',
+      ['-e', '--cluster', ...base, '--cluster-auth', key],
+      /--cluster-auth is for the -d end in --cluster mode/,
+    ],
+    [
+      '--cluster-auth from standard input',
+      ['-d', '--cluster', ...base, '--cluster-auth=-'],
+      /--cluster-auth needs a file/,
+    ],
   ];
   for (const [name, args, re] of cases) {
     test(`${name}: exit 1, message and usage on stderr, nothing on stdout`, async () => {
@@ -116,6 +131,26 @@ test('a group-readable key file draws a loud warning naming the file and chmod 6
   chmodSync(loose, 0o640);
   const { proc } = await startEnd('-e', '[127.0.0.1]:9', loose);
   await proc.waitFor(/WARNING: key file .*loose\.key is readable by its group.*chmod 600/);
+  await proc.stop();
+});
+
+test('--cluster-auth: a missing file exits 1 naming it; an empty one exits 1 with the reason; a group-readable one is warned about', async () => {
+  const args = ['-d', '--cluster', '-s', '[127.0.0.1]:0', '-t', '127.0.0.1:9', '-k', key];
+  const missing = join(dir, 'no-such-auth');
+  let r = await runCloakpipe([...args, '--cluster-auth', missing]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /cannot read cluster auth file .*no-such-auth: no such file \(ENOENT\)/);
+  const empty = join(dir, 'empty-auth');
+  writeFileSync(empty, '\n', { mode: 0o600 });
+  r = await runCloakpipe([...args, '--cluster-auth', empty]);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /--cluster-auth .*empty-auth: the file is empty/);
+  const loose = join(dir, 'loose-auth');
+  writeFileSync(loose, 'hunter2\n');
+  chmodSync(loose, 0o644);
+  const { proc } = await startCloakpipe([...args, '--cluster-auth', loose]);
+  await proc.waitFor(/WARNING: cluster auth file .*loose-auth is readable by others.*chmod 600/);
+  assert.ok(!proc.output().includes('hunter2'), 'the password never reaches the log');
   await proc.stop();
 });
 
