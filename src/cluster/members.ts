@@ -50,10 +50,18 @@ export function parseClusterNodes(text: string, self: string): Member[] {
   );
 }
 
-const CLUSTER_NODES = encodeCommand(['CLUSTER', 'NODES']);
+/** The name -d's polling connections carry, so CLIENT LIST, MONITOR and logs can tell them apart. */
+export const MEMBERSHIP_CLIENT_NAME = 'cloakpipe-members';
+
+/** What -d sends after any AUTH: its client name (an error reply is ignored), then the query. */
+const MEMBERSHIP_QUERY = Buffer.concat([
+  encodeCommand(['CLIENT', 'SETNAME', MEMBERSHIP_CLIENT_NAME]),
+  encodeCommand(['CLUSTER', 'NODES']),
+]);
 
 /**
- * Ask `host:port` for CLUSTER NODES, after AUTH when `auth` is given (both sent at once).
+ * Ask `host:port` for CLUSTER NODES, after AUTH when `auth` is given and CLIENT SETNAME
+ * MEMBERSHIP_CLIENT_NAME (all sent at once).
  * Resolves the whole NODES reply, framed by the RESP reply scanner (capped at MAX_NODES_REPLY);
  * rejects on an error reply (an AUTH error says so, without the password), a malformed or
  * oversized one, a socket error or the timeout.
@@ -80,10 +88,12 @@ export function queryClusterNodes(
       if (err) reject(err);
       else resolve(reply!);
     }
+    // Replies still to come before the NODES one: AUTH's (if sent), then SETNAME's.
     let authPending = auth !== null;
+    let namePending = true;
     s.on('error', (e) => done(e));
     s.on('connect', () =>
-      s.write(auth ? Buffer.concat([encodeAuth(auth), CLUSTER_NODES]) : CLUSTER_NODES),
+      s.write(auth ? Buffer.concat([encodeAuth(auth), MEMBERSHIP_QUERY]) : MEMBERSHIP_QUERY),
     );
     s.on('data', (b: Buffer) => {
       for (const ev of scanner.push(b)) {
@@ -94,6 +104,10 @@ export function queryClusterNodes(
         if (authPending) {
           authPending = false;
           if (failed) return done(new Error(`AUTH failed: ${text}`));
+          continue;
+        }
+        if (namePending) {
+          namePending = false; // a server or ACL that refuses CLIENT SETNAME still answers NODES
           continue;
         }
         if (failed)

@@ -18,6 +18,7 @@ import {
 } from '../helpers/procs.js';
 import { MiB, mib, sampleRss } from '../helpers/rss.js';
 import { tempDir } from '../helpers/targets.js';
+import { MEMBERSHIP_CLIENT_NAME } from '../../src/cluster/members.js';
 
 // ---------------------------------------------------------------------------------------------
 // A fake Redis node
@@ -45,8 +46,14 @@ function cmd(...args: string[]): Buffer {
 }
 
 const PING = cmd('PING');
-const CLUSTER_NODES_INLINE = Buffer.from('CLUSTER NODES\r\n');
 const CLUSTER_NODES_MULTI = cmd('CLUSTER', 'NODES');
+/** What the -d end sends on its own membership connections (src/cluster/members.ts). */
+const MEMBERSHIP_QUERY = Buffer.concat([
+  cmd('CLIENT', 'SETNAME', MEMBERSHIP_CLIENT_NAME),
+  CLUSTER_NODES_MULTI,
+]);
+const isMembership = (b: Buffer): boolean =>
+  b.subarray(0, MEMBERSHIP_QUERY.length).equals(MEMBERSHIP_QUERY);
 
 const conns: FakeConn[] = [];
 let script: Script = () => 0;
@@ -66,14 +73,11 @@ function onFakeData(c: FakeConn, d: Buffer): void {
   c.all = Buffer.concat([c.all, d]);
   c.pending = Buffer.concat([c.pending, d]);
   for (;;) {
-    if (
-      c.all.length === c.pending.length &&
-      c.pending.subarray(0, 15).equals(CLUSTER_NODES_INLINE)
-    ) {
-      // The -d end's own membership query (inline form, on a connection of its own).
+    if (c.all.length === c.pending.length && isMembership(c.pending)) {
+      // The -d end's own membership query (named, on a connection of its own).
       membershipQueries++;
-      c.pending = c.pending.subarray(CLUSTER_NODES_INLINE.length);
-      c.sock.write(bulk(nodesLine(fakePort)));
+      c.pending = c.pending.subarray(MEMBERSHIP_QUERY.length);
+      c.sock.write(Buffer.concat([Buffer.from('+OK\r\n'), bulk(nodesLine(fakePort))]));
       continue;
     }
     if (c.pending.length >= PING.length && c.pending.subarray(0, PING.length).equals(PING)) {
@@ -380,9 +384,7 @@ describe('malformed requests reach the server unchanged', () => {
       const c = await client(entry);
       c.sock.write(request);
       await c.waitFor(ERR);
-      const fake = conns
-        .slice(before)
-        .find((fc) => fc.all.length > 0 && !fc.all.subarray(0, 15).equals(CLUSTER_NODES_INLINE));
+      const fake = conns.slice(before).find((fc) => fc.all.length > 0 && !isMembership(fc.all));
       assert.ok(fake, 'the fake node saw the connection');
       // Let anything extra arrive before comparing.
       await new Promise((r) => setTimeout(r, 200));

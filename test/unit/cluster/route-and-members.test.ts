@@ -85,7 +85,10 @@ test('CLUSTER NODES members: ip:port, announced hostnames, IPv6, and a lone node
   ]);
 });
 
-/** A TCP server that answers any request with a CLUSTER NODES bulk listing `ports`. */
+/**
+ * A TCP server that answers -d's membership query (CLIENT SETNAME, then CLUSTER NODES) with +OK
+ * and a CLUSTER NODES bulk listing `ports`.
+ */
 function nodesServer(ports: () => number[], port = 0): Promise<Server> {
   const srv = createServer((c) => {
     c.on('error', () => {});
@@ -93,7 +96,7 @@ function nodesServer(ports: () => number[], port = 0): Promise<Server> {
       const text = ports()
         .map((p, i) => `id${p} 127.0.0.1:${p}@1${p} ${i ? 'slave' : 'master'} - 0 1 1 connected\n`)
         .join('');
-      c.end(`$${Buffer.byteLength(text)}\r\n${text}\r\n`);
+      c.end(`+OK\r\n$${Buffer.byteLength(text)}\r\n${text}\r\n`);
     });
   });
   return new Promise((resolve) => srv.listen(port, '127.0.0.1', () => resolve(srv)));
