@@ -5,12 +5,16 @@
  * read), they are called on connection events only, never per packet.
  */
 
+import type { ProtocolErrorCode } from '../protocol/errors.js';
+
 /** Why an accepted connection was turned away before a tunnel was set up. */
 export type RejectReason = 'limit' | 'draining' | 'accept-error';
 
-/** Why a handshake failed (ProtocolError codes, plus timeouts and socket errors). */
-export type HandshakeFailure =
-  'EBADMAC' | 'EBADDH' | 'ENOPFS' | 'ETIMEDOUT' | 'ETRUNC' | 'ESOCKET' | 'EPEERMODE';
+/** Packet-level ProtocolError codes (the stream after the handshake). */
+export type PacketFailure = Extract<ProtocolErrorCode, 'EBADPACKET' | 'EBADLEN' | 'ETRUNC'>;
+
+/** Why a handshake failed: the ProtocolError codes a handshake can raise, plus socket errors. */
+export type HandshakeFailure = Exclude<ProtocolErrorCode, 'EBADPACKET' | 'EBADLEN'> | 'ESOCKET';
 
 /** Connection-level observations. */
 export interface Metrics {
@@ -27,7 +31,7 @@ export interface Metrics {
   handshakeFailed(reason: HandshakeFailure): void;
   handshakeCompleted(seconds: number): void;
   targetConnectFailed(code: string): void;
-  packetRejected(reason: 'EBADPACKET' | 'EBADLEN' | 'ETRUNC'): void;
+  packetRejected(reason: PacketFailure): void;
 }
 
 /** Metrics that record nothing. */
