@@ -40,15 +40,55 @@ const COUNTERS = (() => {
 })();
 const COUNTER_WORDS = new Int32Array(COUNTERS.buffer, COUNTERS.byteOffset, COUNTERS.length >>> 2);
 
-/** Keystream generator for one direction: AES-ECB over be64(packet#) ‖ be64(block#). */
+/**
+ * Packets of keystream made ahead once a direction has carried a few messages: interactive
+ * traffic (one small packet per message) then pays one AES call per LOOKAHEAD messages instead
+ * of one each. A direction that has made keystream fewer than LOOKAHEAD_AFTER times holds none,
+ * so idle connections cost no memory for it.
+ */
+const LOOKAHEAD = 16;
+const LOOKAHEAD_AFTER = 2;
+
+/**
+ * Keystream generator for one direction: AES-ECB over be64(packet#) ‖ be64(block#). Packets are
+ * asked for in order; keystream made ahead is handed out from a cache and zeroed as it is used.
+ */
 class Keystream {
   readonly #ecb: Cipher;
+  /** Keystream made ahead, for packets #cacheFirst .. #cacheFirst + #cacheCount - 1. */
+  #cache: Buffer | null = null;
+  #cacheFirst = 0;
+  #cacheCount = 0;
+  #calls = 0;
   constructor(e: Uint8Array) {
     this.#ecb = createCipheriv('aes-256-ecb', e, null);
     this.#ecb.setAutoPadding(false);
   }
-  /** Keystream for packets first .. first+count-1 (count ≤ BATCH), KS_PER_PACKET bytes each. */
+  /**
+   * Keystream for packets first .. first+count-1 (count ≤ BATCH), KS_PER_PACKET bytes each. The
+   * caller zeroes it once used (it may be a view of the cache).
+   */
   make(first: number, count: number): Buffer {
+    const cached = this.#cache;
+    if (cached !== null) {
+      const at = first - this.#cacheFirst;
+      if (at >= 0 && at + count <= this.#cacheCount) {
+        const view = cached.subarray(at * KS_PER_PACKET, (at + count) * KS_PER_PACKET);
+        if (at + count === this.#cacheCount) this.#cache = null;
+        return view;
+      }
+      zeroize(cached);
+      this.#cache = null;
+    }
+    const ahead = ++this.#calls > LOOKAHEAD_AFTER && count < LOOKAHEAD ? LOOKAHEAD : count;
+    const ks = this.#generate(first, ahead);
+    if (ahead === count) return ks;
+    this.#cache = ks;
+    this.#cacheFirst = first;
+    this.#cacheCount = ahead;
+    return ks.subarray(0, count * KS_PER_PACKET);
+  }
+  #generate(first: number, count: number): Buffer {
     const c = COUNTERS;
     const w = COUNTER_WORDS;
     for (let p = 0; p < count; p++) {
@@ -65,6 +105,8 @@ class Keystream {
     return this.#ecb.update(c.subarray(0, count * KS_PER_PACKET));
   }
   destroy(): void {
+    if (this.#cache) zeroize(this.#cache);
+    this.#cache = null;
     this.#ecb.final();
   }
 }

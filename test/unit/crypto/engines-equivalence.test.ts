@@ -83,6 +83,34 @@ describe('node and noble engines', () => {
     }
   });
 
+  test('many small messages (node keystream made ahead 16 packets at a time), interleaved with large ones, seal and open identically', () => {
+    const e = randomBytes(32);
+    const h = randomBytes(32);
+    // One-packet messages past the look-ahead threshold, a 3-packet one straddling the end of a
+    // look-ahead run, a 70-packet one (beyond a batch), then small ones again.
+    const sizes = [
+      ...Array.from({ length: 20 }, (_, i) => 1 + ((i * 97) % 1024)),
+      3 * MAX_DATA,
+      ...Array.from({ length: 13 }, () => 10),
+      2 * MAX_DATA + 1,
+      70 * MAX_DATA,
+      ...Array.from({ length: 40 }, (_, i) => 1 + i),
+    ];
+    const calls = sizes.map((n, i) => pattern(n, 100 + i));
+    const want = referenceSeal(e, h, calls);
+    for (const name of ENGINE_NAMES) {
+      const s = getEngine(name).sealer(e, h);
+      const o = getEngine(name).opener(e, h);
+      for (const [i, plain] of calls.entries()) {
+        const wire = s.seal(plain);
+        assert.ok(wire.equals(want[i]!), `${name} seal call ${i}`);
+        const r = o.open(wire);
+        assert.equal(r.failure, undefined, `${name} open call ${i}`);
+        assert.ok(r.plain.equals(plain), `${name} open call ${i}`);
+      }
+    }
+  });
+
   test('seal does not modify its input, and keys are copied at construction', () => {
     for (const name of ENGINE_NAMES) {
       const e = randomBytes(32);
