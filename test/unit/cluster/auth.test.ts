@@ -3,6 +3,7 @@
 // echoing them, and AUTH goes out as a RESP array any byte can travel in.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import fc from 'fast-check';
 import { encodeAuth, parseClusterAuth } from '../../../src/cluster/auth.js';
 import { RequestScanner } from '../../../src/resp/index.js';
 
@@ -58,4 +59,17 @@ test('AUTH is a RESP array: a request scanner reads back the exact arguments', (
     );
     assert.equal(cmd.end, bytes.length, 'the whole buffer is one request');
   }
+});
+
+test('any file contents: parsing never throws, and what it accepts holds no line break (fast-check)', () => {
+  fc.assert(
+    fc.property(fc.string({ unit: 'binary', maxLength: 200 }), (text) => {
+      const r = parseClusterAuth(text);
+      if (typeof r === 'string') return;
+      assert.ok(r.password.length > 0);
+      for (const v of [r.password, r.username ?? ''])
+        assert.ok(!v.includes('\n'), JSON.stringify(text));
+    }),
+    { numRuns: 2000 },
+  );
 });
