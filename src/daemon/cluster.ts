@@ -9,7 +9,7 @@ import { ClusterFilter } from '../cluster/filter.js';
 import { type Member, Membership } from '../cluster/members.js';
 import { NodeListeners } from '../cluster/nodes.js';
 import { RouteRefused, type TunnelRouting } from '../pipe/connection.js';
-import { dial, DialError, type DialOptions } from '../pipe/dial.js';
+import { dial, type DialOptions } from '../pipe/dial.js';
 import { type Endpoint, resolveAddress, type Resolver } from '../pipe/resolver.js';
 import { zeroize } from '../crypto/bytes.js';
 import { readSecretFile } from '../crypto/keyfile.js';
@@ -101,28 +101,19 @@ export function clusterDecrypt(o: ClusterDecryptOptions): {
   void membership.refresh();
   const endpointsOf = (m: Member): Promise<Endpoint[]> =>
     resolveAddress({ kind: 'tcp', host: m.host, port: m.port, literal: isIP(m.host) !== 0 });
-  /** The main listener's route: the seed, or another member while the seed is down. */
+  /**
+   * The main listener's route: the seed, or the next member that accepts while the seed is down
+   * (dial() tries the endpoints in order; members are IP literals, so this needs no DNS).
+   */
   const dialSeed = async (signal: AbortSignal): Promise<Socket> => {
-    const errors: string[] = [];
-    let code = 'EIO';
-    for (const m of membership.seedCandidates()) {
-      if (signal.aborted) break;
-      const isSeed = m === membership.seed;
-      try {
-        const s = await dial(
-          isSeed ? o.seedResolver.endpoints() : await endpointsOf(m),
-          o.dial,
-          signal,
-        );
-        if (!isSeed)
-          o.log.debug({ node: `${m.host}:${m.port}` }, 'seed unreachable; dialled another member');
-        return s;
-      } catch (err) {
-        errors.push((err as Error).message);
-        code = (err as DialError).code ?? 'EIO';
-      }
-    }
-    throw new DialError(errors.join('; ') || 'no member to dial', code);
+    const endpoints: Endpoint[] = [];
+    for (const m of membership.seedCandidates())
+      endpoints.push(
+        ...(m === membership.seed
+          ? o.seedResolver.endpoints()
+          : await endpointsOf(m).catch(() => [])),
+      );
+    return dial(endpoints, o.dial, signal);
   };
   const serve = async (route: Route, signal: AbortSignal): Promise<Socket> => {
     if (route.host === SEED_HOST && route.port === 0) return dialSeed(signal);

@@ -3,6 +3,7 @@
  * `-R`); literals and UNIX paths need no DNS. A failed re-resolution keeps the previous answer.
  */
 import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
 import type { Address } from './address.js';
 
 /** A concrete place to connect to. */
@@ -14,6 +15,8 @@ export type Endpoint =
 export async function resolveAddress(a: Address): Promise<Endpoint[]> {
   if (a.kind === 'unix') return [{ kind: 'unix', path: a.path }];
   if (a.kind === 'fd') throw new Error('an fd: address cannot be a target');
+  if (a.literal)
+    return [{ kind: 'tcp', host: a.host, port: a.port, family: isIP(a.host) === 6 ? 6 : 4 }];
   const found = await lookup(a.host, { all: true, verbatim: true });
   if (found.length === 0) throw new Error(`${a.host}: no addresses`);
   return found.map((f) => ({
