@@ -8,6 +8,8 @@
  * dropped; nothing else is trimmed, so a password may hold spaces.
  */
 
+import { encodeCommand } from '../resp/index.js';
+
 /** AUTH arguments. */
 export interface ClusterAuth {
   readonly username: string | null;
@@ -28,16 +30,6 @@ export function parseClusterAuth(text: string): ClusterAuth | string {
     return { username: lines[0]!, password: lines[1]! };
   }
   return `expected 1 line (password) or 2 lines (username, password), found ${lines.length}`;
-}
-
-/** A RESP array command: `*N` then one bulk string per argument (so any byte may appear). */
-export function encodeCommand(args: readonly string[]): Buffer {
-  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
-  for (const a of args) {
-    const b = Buffer.from(a, 'utf8');
-    parts.push(Buffer.from(`$${b.length}\r\n`), b, Buffer.from('\r\n'));
-  }
-  return Buffer.concat(parts);
 }
 
 /** The AUTH command for `auth`. */

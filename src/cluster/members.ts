@@ -9,8 +9,8 @@ import { connect } from 'node:net';
 import type { Logger } from 'pino';
 import type { Route } from '../protocol/route.js';
 import { SEED_HOST } from '../protocol/route.js';
-import { extractNodes, ReplyScanner } from '../resp/index.js';
-import { type ClusterAuth, encodeAuth, encodeCommand } from './auth.js';
+import { encodeCommand, extractNodes, ReplyScanner } from '../resp/index.js';
+import { type ClusterAuth, encodeAuth } from './auth.js';
 
 /** A node address as the cluster reports it. */
 export interface Member {
@@ -88,9 +88,8 @@ export function queryClusterNodes(
       if (err) reject(err);
       else resolve(reply!);
     }
-    // Replies still to come before the NODES one: AUTH's (if sent), then SETNAME's.
-    let authPending = auth !== null;
-    let namePending = true;
+    // The replies before the NODES one, in order.
+    const before: ('auth' | 'setname')[] = auth ? ['auth', 'setname'] : ['setname'];
     s.on('error', (e) => done(e));
     s.on('connect', () =>
       s.write(auth ? Buffer.concat([encodeAuth(auth), MEMBERSHIP_QUERY]) : MEMBERSHIP_QUERY),
@@ -101,15 +100,10 @@ export function queryClusterNodes(
         if (ev.kind !== 'captured') continue;
         const failed = ev.bytes[0] === 0x2d || ev.bytes[0] === 0x21;
         const text = failed ? Buffer.from(ev.bytes).toString('latin1').slice(1).trim() : '';
-        if (authPending) {
-          authPending = false;
-          if (failed) return done(new Error(`AUTH failed: ${text}`));
-          continue;
-        }
-        if (namePending) {
-          namePending = false; // a server or ACL that refuses CLIENT SETNAME still answers NODES
-          continue;
-        }
+        const reply = before.shift();
+        if (reply === 'auth' && failed) return done(new Error(`AUTH failed: ${text}`));
+        // A server or ACL that refuses CLIENT SETNAME still answers NODES.
+        if (reply !== undefined) continue;
         if (failed)
           return done(
             new Error(
@@ -180,7 +174,7 @@ export class Membership {
 
   /** Add a member; a hostname entry dials its IP. True if it was new. */
   #add(m: Member): boolean {
-    const k = `${m.host}:${m.port}`;
+    const k = keyOf(m);
     if (this.#members.has(k)) return false;
     this.#members.set(k, { host: m.ip ?? m.host, port: m.port });
     return true;
@@ -208,9 +202,9 @@ export class Membership {
           return;
         } catch (err) {
           if (c === this.#seed) this.#noteSeedDown();
-          last = `${c.host}:${c.port}: ${(err as Error).message}`;
+          last = `${keyOf(c)}: ${(err as Error).message}`;
           this.#log.debug(
-            { node: `${c.host}:${c.port}`, err: (err as Error).message },
+            { node: keyOf(c), err: (err as Error).message },
             'CLUSTER NODES query failed',
           );
         }
@@ -229,7 +223,7 @@ export class Membership {
     this.#lastAnswered = c;
     if (c === this.#seed && !this.#seedAnswered) {
       this.#seedAnswered = true;
-      this.#log.info({ seed: `${c.host}:${c.port}` }, 'seed node answers again');
+      this.#log.info({ seed: keyOf(c) }, 'seed node answers again');
     }
   }
 
@@ -237,7 +231,7 @@ export class Membership {
     if (!this.#seedAnswered) return;
     this.#seedAnswered = false;
     this.#log.warn(
-      { seed: `${this.#seed.host}:${this.#seed.port}` },
+      { seed: keyOf(this.#seed) },
       'seed node did not answer CLUSTER NODES; connections to the main listener go to other members while it is down',
     );
   }
@@ -275,7 +269,7 @@ export class Membership {
           ? this.#seed
           : { host: this.#seed.host, port: route.port }
         : { host: route.host, port: route.port };
-    const key = `${target.host}:${target.port}`;
+    const key = keyOf(target);
     const known = this.#members.get(key);
     if (known) return known;
     if (Date.now() - this.#lastRefresh > 1000 || this.#refreshing) await this.refresh();

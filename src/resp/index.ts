@@ -66,6 +66,7 @@ export {
   type DecodeFailure,
   type DecodeResult,
   decodeValue,
+  encodeCommand,
   encodeValue,
   type RespValue,
 } from './value.js';

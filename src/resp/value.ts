@@ -219,6 +219,15 @@ export function bulk(data: string): RespBulk {
   return { type: '$', data };
 }
 
+/**
+ * A command as a client sends it: an array of bulk strings, each argument's UTF-8 bytes (so any
+ * byte may appear in it), encoded.
+ */
+export function encodeCommand(args: readonly string[]): Buffer {
+  const items = args.map((a) => bulk(Buffer.from(a, 'utf8').toString('latin1')));
+  return Buffer.from(encodeValue({ type: '*', items }));
+}
+
 /** An integer value. */
 export function integer(n: number): RespSimple {
   return { type: ':', text: String(n) };
