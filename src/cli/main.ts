@@ -46,6 +46,12 @@ function usageFail(msg: string): number {
   return 1;
 }
 
+/** Print a start-up error (no usage text: the flags were fine); the caller exits 1. */
+function startFail(msg: string): number {
+  process.stderr.write(`cloakpipe: ${msg}\n`);
+  return 1;
+}
+
 function keygen(args: string[]): number {
   if (args.length !== 1 || args[0]!.startsWith('-'))
     return usageFail(
@@ -54,8 +60,7 @@ function keygen(args: string[]): number {
   try {
     generateKeyFile(args[0]!);
   } catch (err) {
-    process.stderr.write(`cloakpipe: ${(err as Error).message}\n`);
-    return 1;
+    return startFail((err as Error).message);
   }
   process.stderr.write(`cloakpipe: wrote a new 32-byte key to ${args[0]} (mode 0600)\n`);
   return 0;
@@ -228,32 +233,18 @@ export async function main(argv: string[]): Promise<number> {
   }
   const log = createLogger(a['log-level'] as LogLevel);
   const keyring = new KeyRing(([] as string[]).concat(a.k!), log);
+  let clusterAuth: ClusterAuth | null = null;
   try {
     keyring.load();
-  } catch (err) {
-    if (err instanceof KeyFileError) {
-      process.stderr.write(`cloakpipe: ${err.message}\n`);
-      return 1;
-    }
-    throw err;
-  }
-  let clusterAuth: ClusterAuth | null = null;
-  if (a['cluster-auth'] !== undefined) {
-    try {
+    if (a['cluster-auth'] !== undefined) {
       const loaded = loadClusterAuth(a['cluster-auth']);
-      if (typeof loaded === 'string') {
-        process.stderr.write(`cloakpipe: ${loaded}\n`);
-        return 1;
-      }
+      if (typeof loaded === 'string') return startFail(loaded);
       for (const w of loaded.warnings) log.warn({ authFile: a['cluster-auth'] }, `WARNING: ${w}`);
       clusterAuth = loaded.auth;
-    } catch (err) {
-      if (err instanceof KeyFileError) {
-        process.stderr.write(`cloakpipe: ${err.message}\n`);
-        return 1;
-      }
-      throw err;
     }
+  } catch (err) {
+    if (err instanceof KeyFileError) return startFail(err.message);
+    throw err;
   }
   if (a.workers > 1 && !isWorker()) {
     keyring.destroy();
