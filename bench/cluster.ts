@@ -15,10 +15,9 @@ import { fileURLToPath } from 'node:url';
 import { type RedisCluster, startCluster } from '../test/helpers/cluster.js';
 import { type Context, PAIR_MAX_CONNS } from './context.js';
 import { OVERFLOW_NOTE, REDIS_CLIENTS } from './options.js';
-import { adopt, listenOverflows, type Proc, sleep, start } from './procs.js';
-import { benchmark, benchmarkOrRetry, recordRun } from './redis.js';
+import { adopt, type Proc, sleep, start } from './procs.js';
+import { benchmark, redisRounds } from './redis.js';
 import { type Column, type Row, type Table } from './report.js';
-import { rotate } from './stats.js';
 
 const CLOAKPIPE_BIN = fileURLToPath(new URL('../../bin/cloakpipe.js', import.meta.url));
 const TESTS = 'set,get';
@@ -169,30 +168,12 @@ export async function runCluster(ctx: Context): Promise<Table> {
       for (const t of targets)
         await benchmark(t.port, WARMUP_REQUESTS, 1, { tests: TESTS, cluster: true });
 
-    const got = new Map<string, Record<'rps' | 'p50' | 'p99', Row['values']>>();
-    const overflows: Row['values'] = {};
-    const reruns: Row['values'] = {};
-    for (let r = 0; r < rounds; r++)
-      for (const t of rotate(targets, r)) {
-        const overflows0 = listenOverflows();
-        let rerun = 0;
-        const results = await benchmarkOrRetry(
-          t.port,
-          redisRequests,
-          1,
-          (err) => {
-            rerun++;
-            ctx.progress(`cluster ${t.column}: FAILED, running it again once: ${err.message}`);
-          },
-          { tests: TESTS, cluster: true },
-        );
-        checkNodes(c);
-        const over = listenOverflows() - overflows0;
-        const summary = recordRun(got, { overflows, reruns }, t.column, results, over, rerun);
-        ctx.progress(
-          `cluster round ${r + 1}/${rounds} ${t.column}: ${summary} rps, ${over} listen overflows`,
-        );
-      }
+    const { got, overflows, reruns } = await redisRounds(ctx, 'cluster', targets, {
+      requests: redisRequests,
+      pipeline: 1,
+      opts: { tests: TESTS, cluster: true },
+      after: () => checkNodes(c),
+    });
 
     const rows: Row[] = [];
     let plainSeen = false;

@@ -16,8 +16,6 @@ const CLOAKPIPE_BIN = fileURLToPath(new URL('../../bin/cloakpipe.js', import.met
 const RELAY_JS = fileURLToPath(new URL('./relay.js', import.meta.url));
 /** Key length written by writeKeyFile (spiped's recommended minimum). */
 const KEY_BYTES = 32;
-/** Attempts at starting an end whose free port was taken meanwhile by someone else. */
-
 /** The tunnel implementations compared; 'node-relay' is two plain relays (bench/relay.ts). */
 export type Impl = 'spiped' | 'cloakpipe' | 'node-relay';
 

@@ -73,12 +73,11 @@ export async function benchmarkOrRetry(
   }
 }
 
-/** Variations of a redis-benchmark run. */
 /** Per-test rps/p50/p99 values by column, as the redis and cluster parts collect them. */
 export type RedisSeries = Map<string, Record<'rps' | 'p50' | 'p99', Row['values']>>;
 
 /** Record one redis-benchmark run of `column`: its per-test figures, listen overflows and reruns. */
-export function recordRun(
+function recordRun(
   got: RedisSeries,
   counts: { overflows: Row['values']; reruns: Row['values'] },
   column: Column,
@@ -96,6 +95,46 @@ export function recordRun(
   return results.map((x) => `${x.test} ${x.rps.toFixed(0)}`).join(', ');
 }
 
+/**
+ * `rounds` of interleaved redis-benchmark runs (a rotated order each round), one per target:
+ * per-test figures, listen overflows and reruns by column, with a progress line per run headed
+ * `what`. `after` runs after each benchmark (e.g. a check that nothing died).
+ */
+export async function redisRounds(
+  ctx: Context,
+  what: string,
+  targets: readonly { column: Column; port: number }[],
+  run: { requests: number; pipeline: number; opts?: BenchOptions; after?: () => void },
+): Promise<{ got: RedisSeries; overflows: Row['values']; reruns: Row['values'] }> {
+  const got: RedisSeries = new Map();
+  const overflows: Row['values'] = {};
+  const reruns: Row['values'] = {};
+  const { rounds } = ctx.settings;
+  for (let r = 0; r < rounds; r++)
+    for (const t of rotate(targets, r)) {
+      const overflows0 = listenOverflows();
+      let rerun = 0;
+      const results = await benchmarkOrRetry(
+        t.port,
+        run.requests,
+        run.pipeline,
+        (e) => {
+          rerun++;
+          ctx.progress(`${what} ${t.column}: FAILED, running it again once: ${e.message}`);
+        },
+        run.opts,
+      );
+      run.after?.();
+      const over = listenOverflows() - overflows0;
+      const summary = recordRun(got, { overflows, reruns }, t.column, results, over, rerun);
+      ctx.progress(
+        `${what} round ${r + 1}/${rounds} ${t.column}: ${summary} rps, ${over} listen overflows`,
+      );
+    }
+  return { got, overflows, reruns };
+}
+
+/** Variations of a redis-benchmark run. */
 export interface BenchOptions {
   /** -t (default TESTS). */
   readonly tests?: string;
@@ -172,26 +211,10 @@ export async function runRedis(ctx: Context): Promise<Table> {
     const rows: Row[] = [];
     for (const pipeline of REDIS_PIPELINES) {
       // test name → metric → column → per-round values
-      const got = new Map<string, Record<'rps' | 'p50' | 'p99', Row['values']>>();
-      const overflows: Row['values'] = {};
-      const reruns: Row['values'] = {};
-      for (let r = 0; r < rounds; r++)
-        for (const t of rotate(targets, r)) {
-          const overflows0 = listenOverflows();
-          let rerun = 0;
-          const results = await benchmarkOrRetry(t.port, redisRequests, pipeline, (e) => {
-            rerun++;
-            ctx.progress(
-              `redis -P ${pipeline} ${t.column}: FAILED, running it again once: ${e.message}`,
-            );
-          });
-          const over = listenOverflows() - overflows0;
-          const summary = recordRun(got, { overflows, reruns }, t.column, results, over, rerun);
-          ctx.progress(
-            `redis round ${r + 1}/${rounds} -P ${pipeline} ${t.column}: ${summary} rps, ` +
-              `${over} listen overflows`,
-          );
-        }
+      const { got, overflows, reruns } = await redisRounds(ctx, `redis -P ${pipeline}`, targets, {
+        requests: redisRequests,
+        pipeline,
+      });
       for (const [test, m] of got) {
         const label = `${test} -P ${pipeline}`;
         rows.push(
