@@ -176,27 +176,18 @@ test('keygen writes 32 random bytes with mode 0600 and refuses to overwrite', as
 });
 
 test('environment variables are a second source (CLOAKPIPE_*), the command line wins', async () => {
-  const { proc, address } = await startCloakpipe([], {
-    env: {
-      CLOAKPIPE_ENCRYPT: 'true',
-      CLOAKPIPE_SOURCE: '[127.0.0.1]:0',
-      CLOAKPIPE_TARGET: '[127.0.0.1]:9',
-      CLOAKPIPE_KEY: key,
-      CLOAKPIPE_MAX_CONNS: '7',
-    },
-  });
+  const env = {
+    CLOAKPIPE_ENCRYPT: 'true',
+    CLOAKPIPE_SOURCE: '[127.0.0.1]:0',
+    CLOAKPIPE_TARGET: '[127.0.0.1]:9',
+    CLOAKPIPE_KEY: key,
+    CLOAKPIPE_MAX_CONNS: '7',
+  };
+  const { proc, address } = await startCloakpipe([], { env });
   assert.match(address, /^127\.0\.0\.1:\d+$/);
   await proc.waitFor(/"max_conns":7/);
   await proc.stop();
-  const r = await startCloakpipe(['-n', '9'], {
-    env: {
-      CLOAKPIPE_ENCRYPT: 'true',
-      CLOAKPIPE_SOURCE: '[127.0.0.1]:0',
-      CLOAKPIPE_TARGET: '[127.0.0.1]:9',
-      CLOAKPIPE_KEY: key,
-      CLOAKPIPE_MAX_CONNS: '7',
-    },
-  });
+  const r = await startCloakpipe(['-n', '9'], { env });
   await r.proc.waitFor(/"max_conns":9/);
   await r.proc.stop();
 });
