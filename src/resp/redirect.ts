@@ -6,6 +6,7 @@
  */
 import { CR, LF, MAX_PORT, MAX_SLOT } from './limits.js';
 import { string2llText } from './numbers.js';
+import { MINUS } from './types.js';
 
 /** Which redirect: MOVED (slot owner changed) or ASK (one-shot, slot migrating). */
 export type RedirectKind = 'MOVED' | 'ASK';
@@ -21,7 +22,6 @@ export interface Redirect {
   readonly port: number;
 }
 
-const MINUS = 0x2d;
 /** `MOVED|ASK`, one space, a slot, one space, an endpoint with no space, `:`, a port. */
 const REDIRECT_RE = /^(MOVED|ASK) ([0-9]{1,5}) ([^ ]*):([0-9]{1,5})$/;
 
