@@ -14,6 +14,7 @@ import { CR, LF, LONG_STR_SIZE } from './limits.js';
 import { isDigit, string2ll } from './numbers.js';
 import { parseRedirect } from './redirect.js';
 import {
+  captureOverflowText,
   DEFAULT_REPLY_LIMITS,
   type FrameRole,
   type ReplyEvent,
@@ -447,7 +448,7 @@ export class ReplyScanner<T = true> {
   }
 
   #overflow(offset: number): void {
-    const detail = `captured frame over ${this.#limits.captureCap} bytes; passed unchanged`;
+    const detail = `${captureOverflowText(this.#limits.captureCap)}; passed unchanged`;
     this.#out.push({ kind: 'error', reason: 'capture-cap', detail, offset, fatal: false });
   }
 

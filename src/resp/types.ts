@@ -85,3 +85,11 @@ export const GT = 0x3e;
 export const QMARK = 0x3f;
 /** `;`: starts one part of a streamed string. */
 export const SEMI = 0x3b;
+
+/**
+ * True when a whole frame is an error reply: a RESP2 simple error (`-`) or a RESP3 bulk error
+ * (`!`). Looks at the first byte only; false for an empty frame. Never throws.
+ */
+export function isErrorFrame(frame: Uint8Array): boolean {
+  return frame[0] === MINUS || frame[0] === BANG;
+}
