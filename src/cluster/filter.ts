@@ -1,6 +1,6 @@
 /**
  * The -e end's per-connection cluster filter: it pairs requests with replies and rewrites every
- * node address that reaches the client to the local listener fronting that node (CLUSTER.md §3).
+ * node address that reaches the client to the local listener fronting that node (DESIGN.md §4, §5).
  *
  * - Top-level `-MOVED`/`-ASK` are rewritten in every state, paired or not.
  * - CLUSTER SLOTS|SHARDS|NODES|REPLICAS replies, and EXEC replies holding them, are rewritten only
