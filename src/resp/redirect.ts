@@ -1,6 +1,7 @@
 /**
  * Cluster redirects: the top-level simple errors `-MOVED <slot> <endpoint>:<port>` and
- * `-ASK <slot> <endpoint>:<port>` (`cluster.c@7.0.15` L6880-6901, format `"-%s %d %s:%d"`).
+ * `-ASK <slot> <endpoint>:<port>` (`cluster.c@7.0.15` L6880-6901, format `"-%s %d %s:%d"`;
+ * DESIGN.md §4.1).
  * The endpoint is an IP, a hostname, `?` (hostname preferred but none announced) or `""`
  * (unknown-endpoint: "the host you used"); IPv6 is not bracketed, so the port follows the LAST ':'.
  */

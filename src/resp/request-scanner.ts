@@ -1,7 +1,7 @@
 /**
  * An incremental scanner over the client → server byte stream, following Redis's own request
  * parser (`networking.c@7.0.15` processInputBuffer, processMultibulkBuffer, processInlineBuffer)
- * so that it agrees with the server on where each request ends:
+ * so that it agrees with the server on where each request ends (pairing: DESIGN.md §5):
  * - a request starting with `*` is a multibulk: `*<n>\r\n` then n × `$<len>\r\n<payload>\r\n`;
  *   n ≤ 0 is "no command, no reply"; like Redis, the byte after each header's CR and the two bytes
  *   after each payload are skipped unchecked;
