@@ -3,35 +3,24 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isErrorFrame } from '../../../src/resp/index.js';
-import {
-  BANG,
-  DOLLAR,
-  GT,
-  MINUS,
-  PERCENT,
-  PIPE,
-  QMARK,
-  SEMI,
-  STAR,
-  T,
-  TYPE_KIND,
-} from '../../../src/resp/types.js';
+import * as types from '../../../src/resp/types.js';
 
 test('each named byte is the character it names', () => {
-  const named: [number, string][] = [
-    [MINUS, '-'],
-    [BANG, '!'],
-    [DOLLAR, '$'],
-    [STAR, '*'],
-    [PERCENT, '%'],
-    [PIPE, '|'],
-    [GT, '>'],
-    [QMARK, '?'],
-    [SEMI, ';'],
-  ];
-  for (const [byte, char] of named) assert.equal(byte, char.charCodeAt(0), char);
-  assert.equal(TYPE_KIND[PERCENT], T.AGG);
-  assert.equal(TYPE_KIND[DOLLAR], T.BULK);
+  const named = {
+    MINUS: '-',
+    BANG: '!',
+    DOLLAR: '$',
+    STAR: '*',
+    PERCENT: '%',
+    PIPE: '|',
+    GT: '>',
+    QMARK: '?',
+    SEMI: ';',
+  } as const;
+  for (const [name, char] of Object.entries(named))
+    assert.equal(types[name as keyof typeof named], char.charCodeAt(0), name);
+  assert.equal(types.TYPE_KIND[types.PERCENT], types.T.AGG);
+  assert.equal(types.TYPE_KIND[types.DOLLAR], types.T.BULK);
 });
 
 test('isErrorFrame: - and ! frames are errors; every other type byte and an empty frame are not', () => {
