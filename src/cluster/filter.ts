@@ -1,6 +1,6 @@
 /**
  * The -e end's per-connection cluster filter: it pairs requests with replies and rewrites every
- * node address that reaches the client to the local listener fronting that node (CLUSTER.md §3).
+ * node address that reaches the client to the local listener fronting that node (DESIGN.md §4, §5).
  *
  * - Top-level `-MOVED`/`-ASK` are rewritten in every state, paired or not.
  * - CLUSTER SLOTS|SHARDS|NODES|REPLICAS replies, and EXEC replies holding them, are rewritten only
@@ -17,9 +17,12 @@ import type { StreamFilter } from '../pipe/connection.js';
 import type { Route } from '../protocol/route.js';
 import {
   type AddressMap,
+  captureOverflowText,
   classifyCommand,
+  DEFAULT_CAPTURE_CAP,
   extractExecNodes,
   extractNodes,
+  isErrorFrame,
   type MappedAddress,
   type NodeAddress,
   nodeOfRedirect,
@@ -68,6 +71,8 @@ export class ClusterFilter implements StreamFilter {
   readonly #requests = new RequestScanner();
   readonly #replies: ReplyScanner<Expect>;
   readonly #pending: Expect[] = [];
+  /** Largest reply held for rewriting. */
+  readonly #captureCap: number;
   #pairing = true;
   /** The address -d dialled for this connection: what `''` and `?` endpoints are relative to. */
   #dialled: Route | null = null;
@@ -76,6 +81,7 @@ export class ClusterFilter implements StreamFilter {
 
   constructor(deps: ClusterFilterDeps) {
     this.#d = deps;
+    this.#captureCap = deps.captureCap ?? DEFAULT_CAPTURE_CAP;
     this.#replies = new ReplyScanner<Expect>({
       capture: (frame) => {
         if (frame.role !== 'reply' || !this.#pairing) return null;
@@ -86,7 +92,7 @@ export class ClusterFilter implements StreamFilter {
         }
         return next.kind === 'plain' ? null : next;
       },
-      limits: { captureCap: deps.captureCap ?? 16 * 1024 * 1024 },
+      limits: { captureCap: this.#captureCap },
     });
   }
 
@@ -177,7 +183,7 @@ export class ClusterFilter implements StreamFilter {
       else if (ev.kind === 'error') {
         throw new ReplyRejected(
           ev.reason === 'capture-cap'
-            ? `a reply to be rewritten exceeded the capture cap (capture-cap: ${ev.detail.replace(/; passed unchanged/, '')}); connection dropped`
+            ? `a reply to be rewritten exceeded the capture cap (capture-cap: ${captureOverflowText(this.#captureCap)}); connection dropped`
             : `malformed reply from the cluster (${ev.reason}: ${ev.detail}); connection dropped`,
         );
       } else if (ev.kind === 'redirect') parts.push(this.#redirect(ev.redirect, ev.bytes, waits));
@@ -231,7 +237,7 @@ export class ClusterFilter implements StreamFilter {
     const tag = ev.tag;
     const bytes = ev.bytes;
     // Errors (e.g. -ERR in a subscribed context, -EXECABORT) carry no nodes: forward as they are.
-    if (bytes[0] === 0x2d || bytes[0] === 0x21) return () => bytes;
+    if (isErrorFrame(bytes)) return () => bytes;
     const found =
       tag.kind === 'exec'
         ? extractExecNodes(tag.queued, bytes)

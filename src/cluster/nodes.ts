@@ -3,6 +3,7 @@
  * first sight (before the reply that names the node is forwarded), kept for the life of the
  * process, its port never reused for another node. Every reply type rewrites a node to the same
  * canonical `advertiseHost:port` string (node-redis matches ASK targets by exact string).
+ * DESIGN.md §7.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';

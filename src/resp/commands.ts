@@ -1,7 +1,8 @@
 /**
- * Classify a scanned request by what it means to a reply-rewriting tunnel (CLUSTER.md §3):
+ * Classify a scanned request by what it means to a reply-rewriting tunnel (DESIGN.md §5):
  * which replies carry node addresses, which change how replies pair with requests, and which
- * carry addresses the other way (§1h). Case-insensitive on names and subcommands, like Redis.
+ * carry addresses the other way (DESIGN.md §4.6). Case-insensitive on names and subcommands,
+ * like Redis.
  */
 import { string2llText } from './numbers.js';
 import type { RequestEvent } from './request-scanner.js';
@@ -29,7 +30,7 @@ export type CommandKind =
   | 'client-reply-off'
   | 'client-reply-on'
   | 'client-reply-skip'
-  /** CLIENT MAINT_NOTIFICATIONS: enables pushes carrying host:port (§1g). */
+  /** CLIENT MAINT_NOTIFICATIONS: enables pushes carrying host:port (DESIGN.md §4.6). */
   | 'client-maint-notifications'
   /** RESET: `+RESET`, back to RESP2, leaves pub/sub, MONITOR, MULTI and CLIENT REPLY OFF. */
   | 'reset'
@@ -37,7 +38,7 @@ export type CommandKind =
   | 'asking'
   | 'readonly'
   | 'readwrite'
-  /** MIGRATE, CLUSTER MEET, REPLICAOF/SLAVEOF: the request carries a host and port (§1h). */
+  /** MIGRATE, CLUSTER MEET, REPLICAOF/SLAVEOF: the request carries a host and port (§4.6). */
   | 'migrate'
   | 'cluster-meet'
   | 'replicaof'

@@ -33,6 +33,7 @@ export type {
 } from './node-address.js';
 export { formatRedirect, parseRedirect, type Redirect, type RedirectKind } from './redirect.js';
 export {
+  captureOverflowText,
   DEFAULT_REPLY_LIMITS,
   type FrameRole,
   type ReplyEvent,
@@ -61,7 +62,7 @@ export {
   type TopologyFailure,
   type TopologyKind,
 } from './topology.js';
-export type { RespType } from './types.js';
+export { isErrorFrame, type RespType } from './types.js';
 export {
   type DecodeFailure,
   type DecodeResult,

@@ -2,7 +2,7 @@
  * How cluster nodes are named in replies, and the mapping a caller hands the rewriters. One node
  * can appear under several names (IP, announced hostname, `?`, `''`, node ID): every name the
  * reply gives is reported, so the caller can key its node table by (ip, port) with the hostname
- * and node ID as aliases (CLUSTER.md §3.12).
+ * and node ID as aliases (DESIGN.md §4.6).
  */
 
 /** One node as a reply names it. */

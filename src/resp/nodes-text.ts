@@ -5,6 +5,7 @@
  * Only the second field carries an address. The IP is unbracketed (`::1:7202@17202`, so the port
  * follows the LAST ':' before '@'), empty for a lone node (`:7300@17300`); the cport is a bus port
  * no client dials and is kept; Redis < 4 writes no `@<cport>`. Migration markers carry node IDs.
+ * Rewrite rules: DESIGN.md §4.4, §4.5.
  */
 import { MAX_PORT } from './limits.js';
 import type { WalkContext } from './node-address.js';

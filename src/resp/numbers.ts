@@ -4,10 +4,10 @@
  * leading zeros, no `-0`, at most 20 characters, within the range of a C `long long`.
  */
 import { LONG_STR_SIZE } from './limits.js';
+import { MINUS } from './types.js';
 
 const ZERO = 0x30;
 const NINE = 0x39;
-const MINUS = 0x2d;
 /** `LLONG_MAX` and `-LLONG_MIN` as digit strings, for the 19-digit range check. */
 const LLONG_MAX_TEXT = '9223372036854775807';
 const LLONG_MIN_ABS_TEXT = '9223372036854775808';

@@ -1,11 +1,13 @@
 /**
  * Cluster redirects: the top-level simple errors `-MOVED <slot> <endpoint>:<port>` and
- * `-ASK <slot> <endpoint>:<port>` (`cluster.c@7.0.15` L6880-6901, format `"-%s %d %s:%d"`).
+ * `-ASK <slot> <endpoint>:<port>` (`cluster.c@7.0.15` L6880-6901, format `"-%s %d %s:%d"`;
+ * DESIGN.md §4.1).
  * The endpoint is an IP, a hostname, `?` (hostname preferred but none announced) or `""`
  * (unknown-endpoint: "the host you used"); IPv6 is not bracketed, so the port follows the LAST ':'.
  */
 import { CR, LF, MAX_PORT, MAX_SLOT } from './limits.js';
 import { string2llText } from './numbers.js';
+import { MINUS } from './types.js';
 
 /** Which redirect: MOVED (slot owner changed) or ASK (one-shot, slot migrating). */
 export type RedirectKind = 'MOVED' | 'ASK';
@@ -21,7 +23,6 @@ export interface Redirect {
   readonly port: number;
 }
 
-const MINUS = 0x2d;
 /** `MOVED|ASK`, one space, a slot, one space, an endpoint with no space, `:`, a port. */
 const REDIRECT_RE = /^(MOVED|ASK) ([0-9]{1,5}) ([^ ]*):([0-9]{1,5})$/;
 

@@ -78,6 +78,14 @@ export type ReplyEvent<T> =
       readonly fatal: boolean;
     };
 
+/**
+ * The text of a `capture-cap` event's detail, up to the note that the frame was passed unchanged;
+ * shared so a caller that reports the overflow in its own words quotes the same text.
+ */
+export function captureOverflowText(captureCap: number): string {
+  return `captured frame over ${captureCap} bytes`;
+}
+
 /** Caps applied to the stream (see limits.ts for the defaults and why). */
 export interface ReplyLimits {
   readonly maxDepth: number;

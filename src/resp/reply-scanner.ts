@@ -14,6 +14,7 @@ import { CR, LF, LONG_STR_SIZE } from './limits.js';
 import { isDigit, string2ll } from './numbers.js';
 import { parseRedirect } from './redirect.js';
 import {
+  captureOverflowText,
   DEFAULT_REPLY_LIMITS,
   type FrameRole,
   type ReplyEvent,
@@ -22,7 +23,18 @@ import {
   type ReplyLimits,
   type ReplyScannerOptions,
 } from './reply-events.js';
-import { MINUS, QMARK, SEMI, T, TYPE_KIND, type RespType } from './types.js';
+import {
+  DOLLAR,
+  GT,
+  MINUS,
+  PERCENT,
+  PIPE,
+  QMARK,
+  SEMI,
+  T,
+  TYPE_KIND,
+  type RespType,
+} from './types.js';
 
 const EMPTY = new Uint8Array(0);
 
@@ -255,7 +267,7 @@ export class ReplyScanner<T = true> {
         this.#due.pop();
         return this.#valueDone(this.#attr.pop()!, e);
       case T.BULK: {
-        if (isQ && this.#type === 0x24) {
+        if (isQ && this.#type === DOLLAR) {
           this.#streamed = true; // `$?`: streamed string (RESP3), parts follow
           this.#state = S_PART;
           return e;
@@ -292,14 +304,14 @@ export class ReplyScanner<T = true> {
 
   /** An aggregate header with count `v` (Infinity for `?`: streamed, closed by `.`). */
   #aggregate(v: number, lf: number): number {
-    const isAttr = this.#type === 0x7c; // '|' RESP3 attribute
+    const isAttr = this.#type === PIPE;
     const streamed = v === Number.POSITIVE_INFINITY;
     if (Number.isNaN(v) || v < -1)
       return this.#fail('bad-count', 'count is not an integer ≥ -1', lf);
     if (v === -1) return this.#valueDone(isAttr, lf + 1); // RESP2 null array
     if (!streamed && v > this.#limits.maxElements)
       return this.#fail('too-many-elements', `count ${v} over ${this.#limits.maxElements}`, lf);
-    const due = streamed ? -1 : this.#type === 0x25 || isAttr ? 2 * v : v; // '%' map: k → 2k
+    const due = streamed ? -1 : this.#type === PERCENT || isAttr ? 2 * v : v; // k pairs → 2k
     if (due === 0) return this.#valueDone(isAttr, lf + 1);
     if (this.#due.length >= this.#limits.maxDepth)
       return this.#fail('too-deep', `more than ${this.#limits.maxDepth} nested aggregates`, lf);
@@ -335,7 +347,7 @@ export class ReplyScanner<T = true> {
   /** A top-level frame starts with type byte `b` at chunk index `i`. */
   #startFrame(b: number, i: number): void {
     const type = String.fromCharCode(b) as RespType;
-    const role: FrameRole = b === 0x3e ? 'push' : b === 0x7c ? 'attribute' : 'reply';
+    const role: FrameRole = b === GT ? 'push' : b === PIPE ? 'attribute' : 'reply';
     const frame: ReplyFrame = { type, role, offset: this.#offset + i };
     const tag = this.#capture === null ? null : this.#capture(frame);
     const capture = tag !== null && tag !== undefined;
@@ -436,7 +448,7 @@ export class ReplyScanner<T = true> {
   }
 
   #overflow(offset: number): void {
-    const detail = `captured frame over ${this.#limits.captureCap} bytes; passed unchanged`;
+    const detail = `${captureOverflowText(this.#limits.captureCap)}; passed unchanged`;
     this.#out.push({ kind: 'error', reason: 'capture-cap', detail, offset, fatal: false });
   }
 

@@ -1,7 +1,7 @@
 /**
  * An incremental scanner over the client → server byte stream, following Redis's own request
  * parser (`networking.c@7.0.15` processInputBuffer, processMultibulkBuffer, processInlineBuffer)
- * so that it agrees with the server on where each request ends:
+ * so that it agrees with the server on where each request ends (pairing: DESIGN.md §5):
  * - a request starting with `*` is a multibulk: `*<n>\r\n` then n × `$<len>\r\n<payload>\r\n`;
  *   n ≤ 0 is "no command, no reply"; like Redis, the byte after each header's CR and the two bytes
  *   after each payload are skipped unchecked;
@@ -26,6 +26,7 @@ import {
   RECORDED_BYTES,
 } from './limits.js';
 import { string2ll } from './numbers.js';
+import { DOLLAR, STAR } from './types.js';
 
 /** How the request was framed. */
 export type RequestFormat = 'multibulk' | 'inline';
@@ -95,9 +96,6 @@ const Q_ARG_END = 7; // the two bytes after the payload
 const Q_INLINE = 8; // inline line, up to LF
 const Q_STUCK = 9; // a NUL hid the line's end from Redis's strchr(): no request until the cap
 const Q_DEAD = 10; // malformed: observe nothing more
-
-const STAR = 0x2a;
-const DOLLAR = 0x24;
 
 /** Incremental Redis request scanner; see the file comment for the contract. */
 export class RequestScanner {

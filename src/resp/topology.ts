@@ -1,16 +1,17 @@
 /**
- * Pure rewriters for the replies that name cluster nodes (CLUSTER.md §1): CLUSTER SLOTS, SHARDS,
+ * Pure rewriters for the replies that name cluster nodes (DESIGN.md §4): CLUSTER SLOTS, SHARDS,
  * NODES and REPLICAS|SLAVES, the same inside an EXEC array, and `-MOVED`/`-ASK`. Each reply kind
  * has one walker, used twice: to EXTRACT every node a reply names (so the caller can open local
  * listeners first), then to REWRITE the reply through the caller's AddressMap. Every length and
  * count is recomputed; any reply that is not the expected shape is reported as a failure (the
  * caller then forwards the original); an error or null reply is returned unchanged. Never throws.
  *
- * What a rewritten node looks like (§3.10): its dial address (SLOTS endpoint, SHARDS `endpoint`
- * and `port`, NODES `<ip>:<port>`) becomes the mapped host:port; `ip` fields become the mapped
- * host; `hostname` fields and `,<hostname>` are dropped (or set to the mapped host, with
- * `hostname: 'local'`); SHARDS `tls-port` is dropped (and `port` added if it was absent); a SLOTS
- * null endpoint (`$-1`, `_`) becomes the mapped host, never an empty one; NODES cports are kept.
+ * What a rewritten node looks like (DESIGN.md §4.2–§4.5): its dial address (SLOTS endpoint,
+ * SHARDS `endpoint` and `port`, NODES `<ip>:<port>`) becomes the mapped host:port; `ip` fields
+ * become the mapped host; `hostname` fields and `,<hostname>` are dropped (or set to the mapped
+ * host, with `hostname: 'local'`); SHARDS `tls-port` is dropped (and `port` added if it was
+ * absent); a SLOTS null endpoint (`$-1`, `_`) becomes the mapped host, never an empty one; NODES
+ * cports are kept.
  */
 import {
   type AddressMap,

@@ -67,9 +67,29 @@ export const TYPE_KIND: Uint8Array = (() => {
   return k;
 })();
 
-/** `-`: simple error type byte, and the sign of a negative number. */
+/** `-`: RESP2 simple error type byte, and the sign of a negative number. */
 export const MINUS = 0x2d;
+/** `!`: RESP3 bulk error type byte. */
+export const BANG = 0x21;
+/** `$`: RESP2 bulk string type byte (also starts each argument of a multibulk request). */
+export const DOLLAR = 0x24;
+/** `*`: RESP2 array type byte (also starts a multibulk request). */
+export const STAR = 0x2a;
+/** `%`: RESP3 map type byte (its count is pairs: k → 2k elements). */
+export const PERCENT = 0x25;
+/** `|`: RESP3 attribute type byte (a map before a value, not counted as an element). */
+export const PIPE = 0x7c;
+/** `>`: RESP3 push type byte (out of band, never a reply). */
+export const GT = 0x3e;
 /** `?`: the length of a streamed (RESP3) string or aggregate. */
 export const QMARK = 0x3f;
 /** `;`: starts one part of a streamed string. */
 export const SEMI = 0x3b;
+
+/**
+ * True when a whole frame is an error reply: a RESP2 simple error (`-`) or a RESP3 bulk error
+ * (`!`). Looks at the first byte only; false for an empty frame. Never throws.
+ */
+export function isErrorFrame(frame: Uint8Array): boolean {
+  return frame[0] === MINUS || frame[0] === BANG;
+}
