@@ -13,6 +13,9 @@ const INSTALL: Record<string, string> = {
   prlimit: 'sudo apt-get install -y util-linux',
   'systemd-socket-activate': 'sudo apt-get install -y systemd',
   'systemd-analyze': 'sudo apt-get install -y systemd',
+  // The man-page test needs both (groff alone lacks the man macros' checks man -l runs).
+  groff: 'sudo apt-get install -y groff man-db',
+  man: 'sudo apt-get install -y groff man-db',
 };
 
 /** The absolute path of `name`, or throw an Error that says how to install it. */
