@@ -73,3 +73,12 @@ export const MINUS = 0x2d;
 export const QMARK = 0x3f;
 /** `;`: starts one part of a streamed string. */
 export const SEMI = 0x3b;
+
+/**
+ * Whether a whole reply frame is an error: a RESP2 simple error (`-`) or a RESP3 bulk error
+ * (`!`). Looks at the type byte only; never throws (an empty frame is not an error).
+ */
+export function isErrorReply(frame: Uint8Array): boolean {
+  const type = frame[0];
+  return type === MINUS || type === 0x21; // '!' RESP3 bulk error
+}

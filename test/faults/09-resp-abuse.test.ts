@@ -18,7 +18,7 @@ import {
 } from '../helpers/procs.js';
 import { MiB, mib, sampleRss } from '../helpers/rss.js';
 import { tempDir } from '../helpers/targets.js';
-import { MEMBERSHIP_CLIENT_NAME } from '../../src/cluster/members.js';
+import { MEMBERSHIP_CLIENT_NAME } from '../../src/cluster/nodes-query.js';
 
 // ---------------------------------------------------------------------------------------------
 // A fake Redis node
