@@ -10,9 +10,13 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { encodeRouteRequest } from '../../src/protocol/route.js';
-import { metricValue, type RedisCluster, startCluster } from '../helpers/cluster.js';
-import { logLines, parseHostPort, type Proc, startEnd, stopAll } from '../helpers/procs.js';
-import { type CollectServer, collectServer, freePort, tempDir } from '../helpers/targets.js';
+import { type RedisCluster, startCluster } from '../support/cluster/harness.js';
+import { metricValue } from '../support/cluster/tunnel.js';
+import { startEnd } from '../support/ends.js';
+import { freePort, parseHostPort } from '../support/net.js';
+import { logLines, type Proc, stopAll } from '../support/procs.js';
+import { tempDir } from '../support/system.js';
+import { type CollectServer, collectServer } from '../helpers/targets.js';
 
 const REFUSALS = 'cloakpipe_cluster_route_refusals_total';
 

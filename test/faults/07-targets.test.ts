@@ -12,23 +12,11 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { closeAllProxies, faultProxy } from '../helpers/fault-proxy.js';
-import {
-  logLines,
-  parseHostPort,
-  type Proc,
-  startCloakpipe,
-  stopAll,
-  waitUntil,
-} from '../helpers/procs.js';
-import { fdCount, MiB, mib, rssBytes } from '../helpers/rss.js';
-import {
-  echoServer,
-  freeAddress,
-  sha256hex,
-  silentServer,
-  tempDir,
-  transfer,
-} from '../helpers/targets.js';
+import { startCloakpipe } from '../support/ends.js';
+import { parseHostPort } from '../support/net.js';
+import { logLines, type Proc, stopAll, waitUntil } from '../support/procs.js';
+import { fdCount, MiB, mib, rssBytes, tempDir } from '../support/system.js';
+import { echoServer, freeAddress, sha256hex, silentServer, transfer } from '../helpers/targets.js';
 
 after(async () => {
   await closeAllProxies();

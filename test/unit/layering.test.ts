@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ROOT } from '../helpers/procs.js';
+import { ROOT } from '../support/ends.js';
 
 const ORDER = ['crypto', 'protocol', 'pipe', 'resp', 'cluster', 'daemon', 'cli'];
 const SRC = join(ROOT, 'src');

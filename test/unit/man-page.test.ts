@@ -9,8 +9,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { TUNNEL_OPTIONS } from '../../src/cli/args.js';
 import { envName, longName, roffEscape } from '../../scripts/gen-man.js';
-import { requireBinary } from '../helpers/bins.js';
-import { ROOT } from '../helpers/procs.js';
+import { requireBinary } from '../support/bins.js';
+import { ROOT } from '../support/ends.js';
 
 const PAGE = join(ROOT, 'contrib', 'cloakpipe.1');
 const GENERATOR = join(ROOT, 'dist', 'scripts', 'gen-man.js');
