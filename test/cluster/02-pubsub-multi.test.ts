@@ -13,7 +13,8 @@ import {
   nodeRedisCluster,
   rawRoundTrip,
 } from '../support/cluster/clients.js';
-import { firstSlotOf, pollUntil } from '../support/cluster/harness.js';
+import { firstSlotOf } from '../support/cluster/info.js';
+import { pollUntil } from '../support/cluster/harness.js';
 import { keyInSlot, keySlot } from '../support/cluster/slots.js';
 import {
   logTails,

@@ -14,7 +14,7 @@ import {
   nodeRedisCluster,
   rawRoundTrip,
 } from '../support/cluster/clients.js';
-import { firstSlotOf } from '../support/cluster/harness.js';
+import { firstSlotOf } from '../support/cluster/info.js';
 import { keyInSlot, keySlot } from '../support/cluster/slots.js';
 import {
   logTails,

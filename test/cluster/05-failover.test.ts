@@ -12,7 +12,8 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, type TestContext, test } from 'node:test';
 import { ioredisCluster, ioredisReady, nodeRedisCluster } from '../support/cluster/clients.js';
-import { parseInfo, pollUntil } from '../support/cluster/harness.js';
+import { parseInfo } from '../support/cluster/info.js';
+import { pollUntil } from '../support/cluster/harness.js';
 import {
   logTails,
   startTunnelledCluster,

@@ -16,7 +16,7 @@ import {
   rawRoundTrip,
   respComplete,
 } from '../support/cluster/clients.js';
-import { firstSlotOf } from '../support/cluster/harness.js';
+import { firstSlotOf } from '../support/cluster/info.js';
 import { keyInSlot, keysForAllSlots } from '../support/cluster/slots.js';
 import {
   logTails,

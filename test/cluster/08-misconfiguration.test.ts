@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { requireBinary } from '../support/bins.js';
-import { parseInfo } from '../support/cluster/harness.js';
+import { parseInfo } from '../support/cluster/info.js';
 import {
   startTunnelledCluster,
   type TunnelledCluster,
