@@ -16,14 +16,9 @@ import { runHandshakes } from './handshakes.js';
 import { runMemory } from './memory.js';
 import { type Part, parseSettings, type Settings, USAGE, UsageError } from './options.js';
 import { writeKeyFile } from './pairs.js';
-import {
-  killAllNow,
-  onCrash,
-  openFileLimit,
-  requireBinaries,
-  stopAll,
-  versionOf,
-} from './procs.js';
+import { requireBinaries, versionOf } from '../test/support/bins.js';
+import { killAllNow, onCrash, setStartDefaults, stopAll } from '../test/support/procs.js';
+import { openFileLimit } from '../test/support/system.js';
 import { runRedis } from './redis.js';
 import { markdown, type Table, writeJson } from './report.js';
 import { runWorkers } from './workers.js';
@@ -113,6 +108,11 @@ async function run(settings: Settings): Promise<void> {
   progress(`results written to ${path}`);
 }
 
+/** The most output kept per child process (older output is dropped). */
+const PROC_OUTPUT_TAIL = 16 * 1024;
+/** How long a stopped child has between SIGTERM and SIGKILL. */
+const PROC_KILL_AFTER_MS = 1000;
+
 async function main(): Promise<number> {
   let settings: Settings | null;
   try {
@@ -126,6 +126,8 @@ async function main(): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
+  // Long runs keep only a tail of each child's output, and servers get SIGTERM before SIGKILL.
+  setStartDefaults({ tail: PROC_OUTPUT_TAIL, killAfterMs: PROC_KILL_AFTER_MS });
   process.on('exit', killAllNow);
   for (const [sig, code] of [
     ['SIGINT', 130],

@@ -1,6 +1,6 @@
 /**
- * Part 5, cluster: a real 3-master, 0-replica Redis Cluster on loopback (test/helpers/cluster.ts),
- * a cloakpipe pair in cluster mode in front of it (-d --cluster on a UNIX socket, -e --cluster on
+ * Part 5, cluster: a real 3-master, 0-replica Redis Cluster on loopback
+ * (test/support/cluster/harness.ts), a cloakpipe pair in cluster mode in front of it (-d --cluster on a UNIX socket, -e --cluster on
  * a fixed port with its node listeners on the 64 ports after it), and `redis-benchmark --cluster
  * -t set,get` run directly against the first node and through the pair, interleaved per round.
  * The redis part's plain-mode cloakpipe figures, when that part ran, give the cluster/plain ratio.
@@ -11,15 +11,14 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { type RedisCluster, startCluster } from '../test/helpers/cluster.js';
+import { type RedisCluster, startCluster } from '../test/support/cluster/harness.js';
+import { startEnd } from '../test/support/ends.js';
+import { adopt, type Proc } from '../test/support/procs.js';
 import { type Context, PAIR_MAX_CONNS } from './context.js';
 import { OVERFLOW_NOTE, REDIS_CLIENTS } from './options.js';
-import { adopt, type Proc, sleep, start } from './procs.js';
 import { benchmark, redisRounds } from './redis.js';
 import { type Column, type Row, type Table } from './report.js';
 
-const CLOAKPIPE_BIN = fileURLToPath(new URL('../../bin/cloakpipe.js', import.meta.url));
 const TESTS = 'set,get';
 /** Node listener ports the -e end gets (--cluster-ports E+1-E+NODE_PORTS). */
 const NODE_PORTS = 64;
@@ -54,28 +53,6 @@ async function freeBlock(count: number, plus?: number): Promise<number> {
     if (ok) return base;
   }
   throw new Error(`no block of ${count} free loopback ports found`);
-}
-
-/** Start one cloakpipe end; resolves once it has logged "listening on" (then it is watched). */
-async function startEnd(name: string, args: string[]): Promise<Proc> {
-  const proc = start(name, process.execPath, [CLOAKPIPE_BIN, ...args]);
-  let exited = false;
-  void proc.exited.then(() => {
-    exited = true;
-  });
-  const deadline = Date.now() + LISTEN_TIMEOUT_MS;
-  while (!/"msg":"listening on/.test(proc.output())) {
-    if (exited) throw new Error(`${name} exited before listening; output:\n${proc.output()}`);
-    if (Date.now() > deadline) {
-      await proc.stop();
-      throw new Error(
-        `${name} logged no "listening on" in ${LISTEN_TIMEOUT_MS} ms:\n${proc.output()}`,
-      );
-    }
-    await sleep(25);
-  }
-  proc.watch();
-  return proc;
 }
 
 /**
@@ -140,21 +117,31 @@ export async function runCluster(ctx: Context): Promise<Table> {
     cluster = await startCluster({ ports, masters: 3, replicas: 0 });
     const c = cluster;
     const first = ports[0]!;
-    const common = ['-k', ctx.keyFile, '-n', String(PAIR_MAX_CONNS), ...ctx.settings.cloakpipeArgs];
+    const common = ['-n', String(PAIR_MAX_CONNS), ...ctx.settings.cloakpipeArgs];
+    /** One cloakpipe end, watched for crashes once it listens. */
+    const startWatched = async (
+      mode: '-e' | '-d',
+      target: string,
+      extra: string[],
+      source: string,
+    ): Promise<Proc> => {
+      const { proc } = await startEnd(mode, target, ctx.keyFile, extra, {
+        source,
+        listenMs: LISTEN_TIMEOUT_MS,
+      });
+      proc.watch();
+      return proc;
+    };
     const sock = join(dir, 'd.sock');
-    ends.push(
-      await startEnd('cloakpipe -d --cluster', [
-        ...['-d', '--cluster', '-s', sock, '-t', `127.0.0.1:${first}`],
-        ...common,
-      ]),
-    );
+    ends.push(await startWatched('-d', `127.0.0.1:${first}`, ['--cluster', ...common], sock));
     const e = await freeBlock(1 + NODE_PORTS);
     ends.push(
-      await startEnd('cloakpipe -e --cluster', [
-        ...['-e', '--cluster', '-s', `[127.0.0.1]:${e}`, '-t', sock],
-        ...['--cluster-ports', `${e + 1}-${e + NODE_PORTS}`],
-        ...common,
-      ]),
+      await startWatched(
+        '-e',
+        sock,
+        ['--cluster', '--cluster-ports', `${e + 1}-${e + NODE_PORTS}`, ...common],
+        `[127.0.0.1]:${e}`,
+      ),
     );
     ctx.progress(
       `cluster: cloakpipe pair up, -e on ${e}, node listeners ${e + 1}-${e + NODE_PORTS}`,

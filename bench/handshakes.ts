@@ -8,7 +8,7 @@ import { type Context, pairConfig } from './context.js';
 import { echoOnce, echoServer } from './net.js';
 import { OVERFLOW_NOTE, PARALLEL_WORKERS, RELAY_NOTE } from './options.js';
 import { type Pair, startPair } from './pairs.js';
-import { listenOverflows } from './procs.js';
+import { listenOverflows } from '../test/support/system.js';
 import type { Column, Row, Table } from './report.js';
 import { percentile, rotate } from './stats.js';
 

@@ -9,7 +9,8 @@ import { type Context, PAIR_MAX_CONNS, pairConfig } from './context.js';
 import { echoServer, expectedDigest, hashSink, openIdle, sendStream } from './net.js';
 import { MiB } from './options.js';
 import { type Impl, type Pair, startPair } from './pairs.js';
-import { openFileLimit, rssBytes, sleep } from './procs.js';
+import { sleep } from '../test/support/procs.js';
+import { openFileLimit, rssBytes } from '../test/support/system.js';
 import type { Row, Table } from './report.js';
 import { rotate } from './stats.js';
 

@@ -8,7 +8,8 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Proc, startOnFreePort } from './procs.js';
+import { startOnFreePort } from '../test/support/ends.js';
+import { type Proc } from '../test/support/procs.js';
 
 /** The cloakpipe command (the benchmark runs from dist/bench/). */
 const CLOAKPIPE_BIN = fileURLToPath(new URL('../../bin/cloakpipe.js', import.meta.url));

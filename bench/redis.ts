@@ -6,7 +6,9 @@
 import { type Context, pairConfig } from './context.js';
 import { OVERFLOW_NOTE, REDIS_CLIENTS, REDIS_PIPELINES, RELAY_NOTE } from './options.js';
 import { type Pair, startPair } from './pairs.js';
-import { listenOverflows, type Proc, start, startOnFreePort } from './procs.js';
+import { startOnFreePort } from '../test/support/ends.js';
+import { type Proc, start } from '../test/support/procs.js';
+import { listenOverflows } from '../test/support/system.js';
 import { type Column, type Row, type Table, addValue } from './report.js';
 import { rotate } from './stats.js';
 

@@ -12,9 +12,12 @@
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
 import { Cluster } from 'ioredis';
-import { keyInSlot, startCluster } from '../test/helpers/cluster.js';
-import { BIN, startCloakpipe, stopAll } from '../test/helpers/procs.js';
-import { freePort, tempDir } from '../test/helpers/targets.js';
+import { startCluster } from '../test/support/cluster/harness.js';
+import { keyInSlot } from '../test/support/cluster/slots.js';
+import { BIN, startCloakpipe } from '../test/support/ends.js';
+import { freePort } from '../test/support/net.js';
+import { stopAll } from '../test/support/procs.js';
+import { tempDir } from '../test/support/system.js';
 
 const say = (s = ''): void => void process.stdout.write(`${s}\n`);
 const cli = (port: number, ...args: string[]): string =>

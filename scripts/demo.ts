@@ -8,15 +8,18 @@
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect as netConnect } from 'node:net';
 import { Redis } from 'ioredis';
+import { freePort, waitForListen } from '../test/support/net.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = join(ROOT, 'bin', 'cloakpipe.js');
 const children: ChildProcess[] = [];
+/** How long each server has to start listening. */
+const LISTEN_MS = 10_000;
 const say = (s: string): void => void process.stdout.write(`${s}\n`);
 
 function need(bin: string, pkg: string): string {
@@ -28,34 +31,6 @@ function need(bin: string, pkg: string): string {
     );
     process.exit(1);
   }
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function waitForPort(port: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const deadline = Date.now() + 10_000;
-    const attempt = (): void => {
-      const s = netConnect(port, '127.0.0.1');
-      s.once('connect', () => {
-        s.destroy();
-        resolve();
-      });
-      s.once('error', () =>
-        Date.now() > deadline
-          ? reject(new Error(`port ${port} never opened`))
-          : setTimeout(attempt, 50),
-      );
-    };
-    attempt();
-  });
 }
 
 function start(name: string, cmd: string, args: string[]): ChildProcess {
@@ -102,7 +77,7 @@ async function main(): Promise<void> {
       '--appendonly',
       'no',
     ]);
-    await waitForPort(redisPort);
+    await waitForListen(`127.0.0.1:${redisPort}`, LISTEN_MS);
     say(`  redis-server         listening on 127.0.0.1:${redisPort}`);
     const d = start('cloakpipe -d', process.execPath, [
       BIN,
@@ -128,8 +103,8 @@ async function main(): Promise<void> {
       '--log-level',
       'warn',
     ]);
-    await waitForPort(dPort);
-    await waitForPort(ePort);
+    await waitForListen(`127.0.0.1:${dPort}`, LISTEN_MS);
+    await waitForListen(`127.0.0.1:${ePort}`, LISTEN_MS);
     say(
       `  cloakpipe -d         listening on 127.0.0.1:${dPort} (encrypted in) → redis 127.0.0.1:${redisPort}`,
     );

@@ -7,14 +7,11 @@
  * Exit 1 on any lost write, a process that died, or traffic that went around the tunnel.
  */
 import { spawn } from 'node:child_process';
-import {
-  ioredisCluster,
-  readBack,
-  startTunnelledCluster,
-  startWorkload,
-} from '../test/helpers/cluster.js';
-import { stopAll } from '../test/helpers/procs.js';
-import { fdCount, mib, rssBytes } from '../test/helpers/rss.js';
+import { ioredisCluster } from '../test/support/cluster/clients.js';
+import { startTunnelledCluster } from '../test/support/cluster/tunnel.js';
+import { readBack, startWorkload } from '../test/support/cluster/workload.js';
+import { stopAll } from '../test/support/procs.js';
+import { fdCount, mib, rssBytes } from '../test/support/system.js';
 
 const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(name);

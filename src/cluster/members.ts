@@ -3,120 +3,18 @@
  * itself reports. It learns them with its own `CLUSTER NODES` query (to the seed, or to any member
  * it already knows when the seed is down), at start, every refresh interval, and on demand when a
  * route names a node it has not seen (rate-limited). A route request is never trusted just because
- * it is authenticated: a key holder must not gain a path to arbitrary hosts behind -d.
+ * it is authenticated: a key holder must not gain a path to arbitrary hosts behind -d. This file
+ * holds the timer-driven list and its decisions; the query is in nodes-query.ts and reading its
+ * reply in nodes-reply.ts.
  */
-import { connect } from 'node:net';
 import type { Logger } from 'pino';
 import type { Route } from '../protocol/route.js';
 import { SEED_HOST } from '../protocol/route.js';
-import { encodeCommand, extractNodes, ReplyScanner } from '../resp/index.js';
-import { type ClusterAuth, encodeAuth } from './auth.js';
+import type { ClusterAuth } from './auth.js';
+import { queryClusterNodes } from './nodes-query.js';
+import { type Member, membersOf } from './nodes-reply.js';
 
-/** A node address as the cluster reports it. */
-export interface Member {
-  readonly host: string;
-  readonly port: number;
-  /** For an announced hostname: the node's IP, which -d dials (no DNS needed). */
-  readonly ip?: string;
-}
-
-/** Longest CLUSTER NODES reply read (a large cluster is a few hundred KB). */
-const MAX_NODES_REPLY = 16 * 1024 * 1024;
-
-/**
- * Members named by a whole CLUSTER NODES reply (RESP2 bulk or RESP3 verbatim), read with the
- * same RESP layer the -e end rewrites with. An empty ip (a lone node) means the host the query
- * went to (`self`); an announced hostname is a member too, dialled by its IP. Never throws; a
- * reply that is not a NODES reply yields no members.
- */
-export function membersOf(reply: Uint8Array, self: string): Member[] {
-  const found = extractNodes('nodes', reply);
-  if (!found.ok) return [];
-  const out: Member[] = [];
-  for (const n of found.nodes) {
-    const ip = n.host || self;
-    out.push({ host: ip, port: n.port });
-    if (n.hostname) out.push({ host: n.hostname, port: n.port, ip });
-  }
-  return out;
-}
-
-/** membersOf() for the text of a CLUSTER NODES reply. */
-export function parseClusterNodes(text: string, self: string): Member[] {
-  const body = Buffer.from(text, 'utf8');
-  return membersOf(
-    Buffer.concat([Buffer.from(`$${body.length}\r\n`), body, Buffer.from('\r\n')]),
-    self,
-  );
-}
-
-/** The name -d's polling connections carry, so CLIENT LIST, MONITOR and logs can tell them apart. */
-export const MEMBERSHIP_CLIENT_NAME = 'cloakpipe-members';
-
-/** What -d sends after any AUTH: its client name (an error reply is ignored), then the query. */
-const MEMBERSHIP_QUERY = Buffer.concat([
-  encodeCommand(['CLIENT', 'SETNAME', MEMBERSHIP_CLIENT_NAME]),
-  encodeCommand(['CLUSTER', 'NODES']),
-]);
-
-/**
- * Ask `host:port` for CLUSTER NODES, after AUTH when `auth` is given and CLIENT SETNAME
- * MEMBERSHIP_CLIENT_NAME (all sent at once).
- * Resolves the whole NODES reply, framed by the RESP reply scanner (capped at MAX_NODES_REPLY);
- * rejects on an error reply (an AUTH error says so, without the password), a malformed or
- * oversized one, a socket error or the timeout.
- */
-export function queryClusterNodes(
-  host: string,
-  port: number,
-  timeoutMs: number,
-  auth: ClusterAuth | null = null,
-): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host, port });
-    const scanner = new ReplyScanner<true>({
-      capture: () => true,
-      limits: { captureCap: MAX_NODES_REPLY },
-    });
-    const timer = setTimeout(
-      () => done(new Error(`CLUSTER NODES to ${host}:${port} timed out`)),
-      timeoutMs,
-    );
-    function done(err: Error | null, reply?: Uint8Array): void {
-      clearTimeout(timer);
-      s.destroy();
-      if (err) reject(err);
-      else resolve(reply!);
-    }
-    // The replies before the NODES one, in order.
-    const before: ('auth' | 'setname')[] = auth ? ['auth', 'setname'] : ['setname'];
-    s.on('error', (e) => done(e));
-    s.on('connect', () =>
-      s.write(auth ? Buffer.concat([encodeAuth(auth), MEMBERSHIP_QUERY]) : MEMBERSHIP_QUERY),
-    );
-    s.on('data', (b: Buffer) => {
-      for (const ev of scanner.push(b)) {
-        if (ev.kind === 'error') return done(new Error(`bad CLUSTER NODES reply (${ev.reason})`));
-        if (ev.kind !== 'captured') continue;
-        const failed = ev.bytes[0] === 0x2d || ev.bytes[0] === 0x21;
-        const text = failed ? Buffer.from(ev.bytes).toString('latin1').slice(1).trim() : '';
-        const reply = before.shift();
-        if (reply === 'auth' && failed) return done(new Error(`AUTH failed: ${text}`));
-        // A server or ACL that refuses CLIENT SETNAME still answers NODES.
-        if (reply !== undefined) continue;
-        if (failed)
-          return done(
-            new Error(
-              text.startsWith('NOAUTH')
-                ? `${text} (give -d the cluster's password with --cluster-auth FILE)`
-                : text,
-            ),
-          );
-        return done(null, ev.bytes);
-      }
-    });
-  });
-}
+export type { Member } from './nodes-reply.js';
 
 function keyOf(m: Member): string {
   return `${m.host}:${m.port}`;

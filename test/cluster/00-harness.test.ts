@@ -8,18 +8,13 @@
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { after, before, test } from 'node:test';
-import { requireBinary } from '../helpers/bins.js';
-import {
-  ioredisCluster,
-  keySlot,
-  pollUntil,
-  keysForAllSlots,
-  SLOTS,
-  startTunnelledCluster,
-  type TunnelledCluster,
-} from '../helpers/cluster.js';
-import { execCapture } from '../helpers/netns.js';
-import { stopAll } from '../helpers/procs.js';
+import { requireBinary } from '../support/bins.js';
+import { ioredisCluster } from '../support/cluster/clients.js';
+import { pollUntil } from '../support/cluster/harness.js';
+import { keysForAllSlots, keySlot, SLOTS } from '../support/cluster/slots.js';
+import { startTunnelledCluster, type TunnelledCluster } from '../support/cluster/tunnel.js';
+import { execCapture } from '../support/netns.js';
+import { stopAll } from '../support/procs.js';
 
 let fx: TunnelledCluster;
 let formedMs = 0;

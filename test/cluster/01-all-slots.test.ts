@@ -6,20 +6,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { requireBinary } from '../helpers/bins.js';
+import { requireBinary } from '../support/bins.js';
+import { ioredisCluster, ioredisReady, nodeRedisCluster } from '../support/cluster/clients.js';
+import { keysForAllSlots, keySlot, SLOTS } from '../support/cluster/slots.js';
 import {
-  ioredisCluster,
-  ioredisReady,
-  keySlot,
-  keysForAllSlots,
-  nodeRedisCluster,
-  SLOTS,
+  logTails,
   startTunnelledCluster,
   type TunnelledCluster,
-  logTails,
-} from '../helpers/cluster.js';
-import { execCapture } from '../helpers/netns.js';
-import { logLines, stopAll } from '../helpers/procs.js';
+} from '../support/cluster/tunnel.js';
+import { execCapture } from '../support/netns.js';
+import { logLines, stopAll } from '../support/procs.js';
 
 let fx: TunnelledCluster;
 const run = randomBytes(4).toString('hex');

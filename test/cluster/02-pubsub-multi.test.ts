@@ -10,18 +10,19 @@ import { Redis } from 'ioredis';
 import {
   ioredisCluster,
   ioredisReady,
-  keyInSlot,
-  keySlot,
-  nodeListeners,
   nodeRedisCluster,
-  pollUntil,
   rawRoundTrip,
+} from '../support/cluster/clients.js';
+import { firstSlotOf } from '../support/cluster/info.js';
+import { pollUntil } from '../support/cluster/harness.js';
+import { keyInSlot, keySlot } from '../support/cluster/slots.js';
+import {
+  logTails,
+  nodeListeners,
   startTunnelledCluster,
   type TunnelledCluster,
-  logTails,
-  firstSlotOf,
-} from '../helpers/cluster.js';
-import { stopAll } from '../helpers/procs.js';
+} from '../support/cluster/tunnel.js';
+import { stopAll } from '../support/procs.js';
 
 let fx: TunnelledCluster;
 const run = randomBytes(4).toString('hex');

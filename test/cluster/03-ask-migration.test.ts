@@ -7,26 +7,26 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { requireBinary } from '../helpers/bins.js';
+import { requireBinary } from '../support/bins.js';
 import {
   ioredisCluster,
   ioredisReady,
-  keyInSlot,
-  keySlot,
-  metricValue,
-  nodeListeners,
   nodeRedisCluster,
   rawRoundTrip,
-  readBack,
-  startTunnelledCluster,
-  startWorkload,
-  type TunnelledCluster,
+} from '../support/cluster/clients.js';
+import { firstSlotOf } from '../support/cluster/info.js';
+import { keyInSlot, keySlot } from '../support/cluster/slots.js';
+import {
   logTails,
-  firstSlotOf,
-} from '../helpers/cluster.js';
-import { execCapture } from '../helpers/netns.js';
-import { stopAll } from '../helpers/procs.js';
-import { freePort } from '../helpers/targets.js';
+  metricValue,
+  nodeListeners,
+  startTunnelledCluster,
+  type TunnelledCluster,
+} from '../support/cluster/tunnel.js';
+import { readBack, startWorkload } from '../support/cluster/workload.js';
+import { freePort } from '../support/net.js';
+import { execCapture } from '../support/netns.js';
+import { stopAll } from '../support/procs.js';
 
 let fx: TunnelledCluster;
 let metricsPort = 0;

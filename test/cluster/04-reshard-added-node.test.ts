@@ -7,19 +7,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
+import { ioredisCluster, ioredisReady, nodeRedisCluster } from '../support/cluster/clients.js';
+import { pollUntil } from '../support/cluster/harness.js';
 import {
-  ioredisCluster,
-  ioredisReady,
-  nodeListeners,
-  nodeRedisCluster,
-  pollUntil,
-  readBack,
-  startTunnelledCluster,
-  startWorkload,
-  type TunnelledCluster,
   logTails,
-} from '../helpers/cluster.js';
-import { stopAll } from '../helpers/procs.js';
+  nodeListeners,
+  startTunnelledCluster,
+  type TunnelledCluster,
+} from '../support/cluster/tunnel.js';
+import { readBack, startWorkload } from '../support/cluster/workload.js';
+import { stopAll } from '../support/procs.js';
 
 let fx: TunnelledCluster;
 const run = randomBytes(4).toString('hex');

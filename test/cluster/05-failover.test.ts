@@ -11,20 +11,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, type TestContext, test } from 'node:test';
+import { ioredisCluster, ioredisReady, nodeRedisCluster } from '../support/cluster/clients.js';
+import { parseInfo } from '../support/cluster/info.js';
+import { pollUntil } from '../support/cluster/harness.js';
 import {
-  ioredisCluster,
-  ioredisReady,
-  nodeRedisCluster,
-  parseInfo,
-  pollUntil,
-  readBack,
-  startTunnelledCluster,
-  startWorkload,
-  type TunnelledCluster,
-  type Workload,
   logTails,
-} from '../helpers/cluster.js';
-import { stopAll } from '../helpers/procs.js';
+  startTunnelledCluster,
+  type TunnelledCluster,
+} from '../support/cluster/tunnel.js';
+import { readBack, startWorkload, type Workload } from '../support/cluster/workload.js';
+import { stopAll } from '../support/procs.js';
 
 let fx: TunnelledCluster;
 const run = randomBytes(4).toString('hex');

@@ -8,23 +8,24 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, type TestContext, test } from 'node:test';
-import { requireBinary } from '../helpers/bins.js';
+import { requireBinary } from '../support/bins.js';
 import {
   ioredisCluster,
   ioredisReady,
-  keyInSlot,
-  keysForAllSlots,
-  nodeListeners,
   nodeRedisCluster,
   rawRoundTrip,
   respComplete,
+} from '../support/cluster/clients.js';
+import { firstSlotOf } from '../support/cluster/info.js';
+import { keyInSlot, keysForAllSlots } from '../support/cluster/slots.js';
+import {
+  logTails,
+  nodeListeners,
   startTunnelledCluster,
   type TunnelledCluster,
-  logTails,
-  firstSlotOf,
-} from '../helpers/cluster.js';
-import { execCapture } from '../helpers/netns.js';
-import { stopAll } from '../helpers/procs.js';
+} from '../support/cluster/tunnel.js';
+import { execCapture } from '../support/netns.js';
+import { stopAll } from '../support/procs.js';
 
 let fx: TunnelledCluster;
 const run = randomBytes(4).toString('hex');

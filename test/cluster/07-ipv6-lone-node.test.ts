@@ -7,21 +7,18 @@
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { after, test } from 'node:test';
-import { requireBinary } from '../helpers/bins.js';
+import { requireBinary } from '../support/bins.js';
 import {
   ioredisCluster,
   ioredisReady,
-  keyInSlot,
-  keysForAllSlots,
-  nodeListeners,
   nodeRedisCluster,
   rawRoundTrip,
   respComplete,
-  startTunnelledCluster,
-  logTails,
-} from '../helpers/cluster.js';
-import { execCapture } from '../helpers/netns.js';
-import { stopAll } from '../helpers/procs.js';
+} from '../support/cluster/clients.js';
+import { keyInSlot, keysForAllSlots } from '../support/cluster/slots.js';
+import { logTails, nodeListeners, startTunnelledCluster } from '../support/cluster/tunnel.js';
+import { execCapture } from '../support/netns.js';
+import { stopAll } from '../support/procs.js';
 
 after(stopAll);
 

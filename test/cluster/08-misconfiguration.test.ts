@@ -4,15 +4,15 @@
 // both cases the client gets no Redis reply, and its command must not run on the node.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { requireBinary } from '../helpers/bins.js';
+import { requireBinary } from '../support/bins.js';
+import { parseInfo } from '../support/cluster/info.js';
 import {
-  parseInfo,
   startTunnelledCluster,
   type TunnelledCluster,
   type TunnelPair,
-} from '../helpers/cluster.js';
-import { execCapture } from '../helpers/netns.js';
-import { logLines, type Proc, stopAll } from '../helpers/procs.js';
+} from '../support/cluster/tunnel.js';
+import { execCapture } from '../support/netns.js';
+import { logLines, type Proc, stopAll } from '../support/procs.js';
 
 let fx: TunnelledCluster;
 

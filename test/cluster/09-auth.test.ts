@@ -7,18 +7,15 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { ioredisCluster, ioredisReady, nodeRedisCluster } from '../support/cluster/clients.js';
+import { keysForAllSlots, keySlot } from '../support/cluster/slots.js';
 import {
-  ioredisCluster,
-  ioredisReady,
-  keySlot,
-  keysForAllSlots,
   logTails,
-  nodeRedisCluster,
   startTunnelledCluster,
   type TunnelledCluster,
-} from '../helpers/cluster.js';
-import { logLines, stopAll } from '../helpers/procs.js';
-import { tempDir } from '../helpers/targets.js';
+} from '../support/cluster/tunnel.js';
+import { logLines, stopAll } from '../support/procs.js';
+import { tempDir } from '../support/system.js';
 
 const PASSWORD = `pw-${randomBytes(6).toString('hex')}`;
 const run = randomBytes(4).toString('hex');

@@ -17,13 +17,14 @@ import {
   HANDSHAKE_LEN,
   packetStart,
 } from '../helpers/fault-proxy.js';
-import { logLines, type Proc, startCloakpipe, stopAll, waitUntil } from '../helpers/procs.js';
+import { startCloakpipe } from '../support/ends.js';
+import { logLines, type Proc, stopAll, waitUntil } from '../support/procs.js';
+import { tempDir } from '../support/system.js';
 import {
   type CollectServer,
   collectServer,
   echoServer,
   type TestServer,
-  tempDir,
   transfer,
 } from '../helpers/targets.js';
 

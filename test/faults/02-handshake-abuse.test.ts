@@ -17,15 +17,10 @@ import {
   keyOf,
   Y_ONE,
 } from '../helpers/adversary.js';
-import {
-  logLines,
-  type Proc,
-  startCloakpipe,
-  stopAll,
-  waitUntil,
-  startEnd,
-} from '../helpers/procs.js';
-import { echoServer, type TestServer, tempDir, transfer } from '../helpers/targets.js';
+import { startCloakpipe, startEnd } from '../support/ends.js';
+import { logLines, type Proc, stopAll, waitUntil } from '../support/procs.js';
+import { tempDir } from '../support/system.js';
+import { echoServer, type TestServer, transfer } from '../helpers/targets.js';
 
 after(async () => {
   await closeAllFakeServers();

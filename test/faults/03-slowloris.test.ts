@@ -8,9 +8,11 @@ import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { logLines, parseHostPort, stopAll, waitUntil, startEnd } from '../helpers/procs.js';
-import { fdCount, MiB, mib, sampleRss } from '../helpers/rss.js';
-import { echoServer, sha256hex, tempDir, transfer } from '../helpers/targets.js';
+import { startEnd } from '../support/ends.js';
+import { parseHostPort } from '../support/net.js';
+import { logLines, stopAll, waitUntil } from '../support/procs.js';
+import { fdCount, MiB, mib, sampleRss, tempDir } from '../support/system.js';
+import { echoServer, sha256hex, transfer } from '../helpers/targets.js';
 
 after(stopAll);
 

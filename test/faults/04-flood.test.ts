@@ -8,16 +8,11 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { HANDSHAKE_LEN } from '../helpers/fault-proxy.js';
-import {
-  logLines,
-  parseHostPort,
-  type Proc,
-  stopAll,
-  waitUntil,
-  startEnd,
-} from '../helpers/procs.js';
-import { fdCount, mib, sampleRss } from '../helpers/rss.js';
-import { echoServer, sha256hex, tempDir, transfer } from '../helpers/targets.js';
+import { startEnd } from '../support/ends.js';
+import { parseHostPort } from '../support/net.js';
+import { logLines, type Proc, stopAll, waitUntil } from '../support/procs.js';
+import { fdCount, mib, sampleRss, tempDir } from '../support/system.js';
+import { echoServer, sha256hex, transfer } from '../helpers/targets.js';
 
 after(stopAll);
 

@@ -8,22 +8,12 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { requireBinary } from '../helpers/bins.js';
-import {
-  parseHostPort,
-  startCloakpipeUnder,
-  stopAll,
-  waitUntil,
-  startEnd,
-} from '../helpers/procs.js';
-import { fdCount, MiB } from '../helpers/rss.js';
-import {
-  sha256hex,
-  streamTransfer,
-  tempDir,
-  throttledServer,
-  transfer,
-} from '../helpers/targets.js';
+import { requireBinary } from '../support/bins.js';
+import { startCloakpipeUnder, startEnd } from '../support/ends.js';
+import { parseHostPort } from '../support/net.js';
+import { stopAll, waitUntil } from '../support/procs.js';
+import { fdCount, MiB, tempDir } from '../support/system.js';
+import { sha256hex, streamTransfer, throttledServer, transfer } from '../helpers/targets.js';
 
 after(stopAll);
 

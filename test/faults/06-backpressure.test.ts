@@ -7,13 +7,13 @@ import { createHash, randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { type Proc, stopAll, startEnd } from '../helpers/procs.js';
-import { MiB, mib, sampleRss } from '../helpers/rss.js';
+import { startEnd } from '../support/ends.js';
+import { type Proc, stopAll } from '../support/procs.js';
+import { MiB, mib, sampleRss, tempDir } from '../support/system.js';
 import {
   sourceServer,
   streamTransfer,
   type TestServer,
-  tempDir,
   throttledServer,
 } from '../helpers/targets.js';
 

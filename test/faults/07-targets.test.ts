@@ -1,8 +1,9 @@
 // Goal: failing targets cost the client little and leak nothing — a refused target closes the client
 // in under a second with a 'target connect failed' line; a target (or encrypted peer) that accepts
 // but never answers the handshake is dropped at about -o; a target slow to accept still gets the
-// request and its EOF; a target flapping up and down every second while clients retry leaves both
-// ends back at their baseline fd count and RSS; TCP and UNIX.
+// request and its EOF; a target flapping up and down every second while clients retry gets back
+// only exact prefixes of what each client sent, and leaves both ends back at their baseline fd
+// count and RSS; TCP and UNIX.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -11,23 +12,11 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { closeAllProxies, faultProxy } from '../helpers/fault-proxy.js';
-import {
-  logLines,
-  parseHostPort,
-  type Proc,
-  startCloakpipe,
-  stopAll,
-  waitUntil,
-} from '../helpers/procs.js';
-import { fdCount, MiB, mib, rssBytes } from '../helpers/rss.js';
-import {
-  echoServer,
-  freeAddress,
-  sha256hex,
-  silentServer,
-  tempDir,
-  transfer,
-} from '../helpers/targets.js';
+import { startCloakpipe } from '../support/ends.js';
+import { parseHostPort } from '../support/net.js';
+import { logLines, type Proc, stopAll, waitUntil } from '../support/procs.js';
+import { fdCount, MiB, mib, rssBytes, tempDir } from '../support/system.js';
+import { echoServer, freeAddress, sha256hex, silentServer, transfer } from '../helpers/targets.js';
 
 after(async () => {
   await closeAllProxies();
@@ -239,7 +228,7 @@ function flappingEcho(address: string): { up(): Promise<void>; down(): Promise<v
   };
 }
 
-test('a target flapping every second for 10 s while clients retry: both ends return to baseline fds and RSS', async (t) => {
+test('a target flapping every second for 10 s while clients retry: only exact prefixes come back; both ends return to baseline fds and RSS', async (t) => {
   const targetAddr = await freeAddress('tcp', dir, 'flap');
   const target = flappingEcho(targetAddr);
   t.after(() => target.down());
@@ -260,11 +249,16 @@ test('a target flapping every second for 10 s while clients retry: both ends ret
   assert.equal((await transfer(e.address, payload)).sha256, digest);
   const fds = { e: fdCount(pids.e), d: fdCount(pids.d) };
 
-  /** Flap the target every second for `ms` while 3 clients loop; the target ends up. */
-  const churn = async (ms: number): Promise<{ ok: number; failed: number }> => {
+  /**
+   * Flap the target every second for `ms` while 3 clients loop; the target ends up. A transfer is
+   * whole, cut (an exact prefix of the echo, possibly empty: the target went down mid-way or
+   * refused) or corrupt (anything else, which no flapping may ever cause).
+   */
+  const churn = async (ms: number): Promise<{ ok: number; failed: number; corrupt: string[] }> => {
     const stopAt = Date.now() + ms;
     let ok = 0;
     let failed = 0;
+    const corrupt: string[] = [];
     const flapper = async (): Promise<void> => {
       let upNow = true;
       while (Date.now() < stopAt) {
@@ -280,14 +274,16 @@ test('a target flapping every second for 10 s while clients retry: both ends ret
         try {
           const r = await transfer(e.address, payload, 10_000, true);
           if (r.sha256 === digest) ok++;
-          else failed++;
+          else if (r.bytes <= payload.length && payload.subarray(0, r.bytes).equals(r.data))
+            failed++;
+          else corrupt.push(`${r.bytes} bytes, not a prefix of the ${payload.length} sent`);
         } catch {
           failed++;
         }
       }
     };
     await Promise.all([flapper(), client(), client(), client()]);
-    return { ok, failed };
+    return { ok, failed, corrupt };
   };
   const settled = async (): Promise<void> => {
     for (const k of ['e', 'd'] as const)
@@ -299,13 +295,16 @@ test('a target flapping every second for 10 s while clients retry: both ends ret
       );
   };
 
-  await churn(4000); // warm-up: both paths have run and the heap has reached its working size
+  // warm-up: both paths have run and the heap has reached its working size
+  const warm = await churn(4000);
+  assert.deepEqual(warm.corrupt, [], 'a flapping target delivered bytes that were never sent');
   await settled();
   const rss = { e: rssBytes(pids.e), d: rssBytes(pids.d) };
   const res = await churn(10_000);
   t.diagnostic(`${res.ok} transfers whole, ${res.failed} cut or refused while the target flapped`);
   assert.ok(res.ok >= 3, 'transfers succeed while the target is up');
   assert.ok(res.failed >= 3, 'transfers fail while the target is down');
+  assert.deepEqual(res.corrupt, [], 'a flapping target delivered bytes that were never sent');
   assert.ok(logLines(d.proc, /^target connect failed/).length >= 1, '-d saw the target refuse');
   assert.equal((await transfer(e.address, payload)).sha256, digest, 'works once the target is up');
   await settled();

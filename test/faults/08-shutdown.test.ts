@@ -8,16 +8,11 @@ import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import {
-  logLines,
-  parseHostPort,
-  type Proc,
-  startCloakpipe,
-  stopAll,
-  waitUntil,
-} from '../helpers/procs.js';
-import { MiB } from '../helpers/rss.js';
-import { streamTransfer, type TestServer, tempDir, throttledServer } from '../helpers/targets.js';
+import { startCloakpipe } from '../support/ends.js';
+import { parseHostPort } from '../support/net.js';
+import { logLines, type Proc, stopAll, waitUntil } from '../support/procs.js';
+import { MiB, tempDir } from '../support/system.js';
+import { streamTransfer, type TestServer, throttledServer } from '../helpers/targets.js';
 
 after(stopAll);
 

@@ -8,17 +8,11 @@ import { writeFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import {
-  logLines,
-  parseHostPort,
-  type Proc,
-  startCloakpipe,
-  stopAll,
-  waitUntil,
-} from '../helpers/procs.js';
-import { MiB, mib, sampleRss } from '../helpers/rss.js';
-import { tempDir } from '../helpers/targets.js';
-import { MEMBERSHIP_CLIENT_NAME } from '../../src/cluster/members.js';
+import { startCloakpipe } from '../support/ends.js';
+import { parseHostPort } from '../support/net.js';
+import { logLines, type Proc, stopAll, waitUntil } from '../support/procs.js';
+import { MiB, mib, sampleRss, tempDir } from '../support/system.js';
+import { MEMBERSHIP_CLIENT_NAME } from '../../src/cluster/nodes-query.js';
 
 // ---------------------------------------------------------------------------------------------
 // A fake Redis node

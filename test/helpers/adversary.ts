@@ -12,7 +12,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { GROUP14_PRIME_HEX, generateEphemeralKey } from '../../src/crypto/dh.js';
 import { deriveDhMacKeys } from '../../src/crypto/kdf.js';
 import { DH_LEN, NONCE_LEN, YH_LEN } from '../../src/crypto/sizes.js';
-import { parseHostPort } from './procs.js';
+import { parseHostPort } from '../support/net.js';
 
 /** The group-14 prime p as a number. */
 export const P = BigInt(`0x${GROUP14_PRIME_HEX}`);

@@ -12,7 +12,7 @@
  */
 import { connect, createServer, type Socket } from 'node:net';
 import { NONCE_LEN, PACKET_LEN, YH_LEN } from '../../src/crypto/sizes.js';
-import { parseHostPort } from './procs.js';
+import { parseHostPort } from '../support/net.js';
 
 /** Bytes of the handshake in each direction: nonce, then y ‖ HMAC(y). */
 export const HANDSHAKE_LEN = NONCE_LEN + YH_LEN;

@@ -3,11 +3,10 @@
  * proves half-close in both directions, and a client that sends bytes and digests what returns.
  */
 import { createHash } from 'node:crypto';
-import { mkdtempSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseHostPort } from './procs.js';
+import { freePort, parseHostPort } from '../support/net.js';
+import { onStopAll } from '../support/procs.js';
 
 /** A listening test server. */
 export interface TestServer {
@@ -26,11 +25,7 @@ const openServers = new Set<TestServer>();
 export async function closeAllServers(): Promise<void> {
   await Promise.all([...openServers].map((s) => s.close()));
 }
-
-/** A fresh temporary directory (for UNIX sockets and key files). */
-export function tempDir(prefix = 'cloakpipe-test-'): string {
-  return mkdtempSync(join(tmpdir(), prefix));
-}
+onStopAll(closeAllServers);
 
 function listen(server: Server, unixPath?: string): Promise<string> {
   return new Promise((resolve) => {
@@ -162,18 +157,6 @@ export function transfer(
 /** SHA-256 hex of `b`. */
 export function sha256hex(b: Buffer): string {
   return createHash('sha256').update(b).digest('hex');
-}
-
-/** A TCP port that was free a moment ago (for binaries like spiped that need a fixed port). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** A fresh listen address for `transport`: a UNIX path in `dir`, or [127.0.0.1]:free-port. */

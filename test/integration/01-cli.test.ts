@@ -6,8 +6,9 @@ import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { VERSION } from '../../src/cli/args.js';
-import { ROOT, runCloakpipe, startCloakpipe, stopAll, startEnd } from '../helpers/procs.js';
-import { tempDir } from '../helpers/targets.js';
+import { ROOT, runCloakpipe, startCloakpipe, startEnd } from '../support/ends.js';
+import { stopAll } from '../support/procs.js';
+import { tempDir } from '../support/system.js';
 
 after(stopAll);
 

@@ -5,9 +5,11 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { requireBinary } from '../helpers/bins.js';
-import { cloakpipe, startCloakpipe, startSpiped, stopAll, startEnd } from '../helpers/procs.js';
-import { echoServer, freeAddress, sha256hex, tempDir, transfer } from '../helpers/targets.js';
+import { requireBinary } from '../support/bins.js';
+import { cloakpipe, startCloakpipe, startEnd, startSpiped } from '../support/ends.js';
+import { stopAll } from '../support/procs.js';
+import { tempDir } from '../support/system.js';
+import { echoServer, freeAddress, sha256hex, transfer } from '../helpers/targets.js';
 
 after(stopAll);
 

@@ -10,22 +10,16 @@ import { request } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { requireBinary } from '../helpers/bins.js';
-import {
-  BIN,
-  parseHostPort,
-  startCloakpipe,
-  startSpiped,
-  stopAll,
-  startEnd,
-} from '../helpers/procs.js';
+import { requireBinary } from '../support/bins.js';
+import { BIN, startCloakpipe, startEnd, startSpiped } from '../support/ends.js';
+import { freePort, parseHostPort } from '../support/net.js';
+import { stopAll } from '../support/procs.js';
+import { tempDir } from '../support/system.js';
 import {
   echoServer,
   freeAddress,
-  freePort,
   replyAfterEofServer,
   sha256hex,
-  tempDir,
   transfer,
 } from '../helpers/targets.js';
 
@@ -286,7 +280,7 @@ test('--workers 2: two processes share the listener, both serve tunnels, SIGTERM
 });
 
 test('--workers with --cluster is a usage error', async () => {
-  const { runCloakpipe } = await import('../helpers/procs.js');
+  const { runCloakpipe } = await import('../support/ends.js');
   const r = await runCloakpipe([
     '-d',
     '--cluster',

@@ -7,9 +7,12 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { requireBinary } from '../helpers/bins.js';
-import { BIN, startEnd, stopAll } from '../helpers/procs.js';
-import { echoServer, freePort, sha256hex, tempDir, transfer } from '../helpers/targets.js';
+import { requireBinary } from '../support/bins.js';
+import { BIN, startEnd } from '../support/ends.js';
+import { freePort } from '../support/net.js';
+import { stopAll } from '../support/procs.js';
+import { tempDir } from '../support/system.js';
+import { echoServer, sha256hex, transfer } from '../helpers/targets.js';
 
 after(stopAll);
 const dir = tempDir();

@@ -11,9 +11,11 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { parseAddress } from '../../src/pipe/address.js';
-import { requireBinary } from '../helpers/bins.js';
-import { BIN, ROOT, startCloakpipe, stopAll } from '../helpers/procs.js';
-import { echoServer, sha256hex, tempDir, transfer } from '../helpers/targets.js';
+import { requireBinary } from '../support/bins.js';
+import { BIN, ROOT, startCloakpipe } from '../support/ends.js';
+import { stopAll } from '../support/procs.js';
+import { tempDir } from '../support/system.js';
+import { echoServer, sha256hex, transfer } from '../helpers/targets.js';
 
 /** Temp directories this file made (copies of the host's units, about 1 MB each). */
 const made: string[] = [];

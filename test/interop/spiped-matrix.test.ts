@@ -5,39 +5,16 @@ import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { requireBinary } from '../helpers/bins.js';
-import { type Proc, startCloakpipe, startSpiped, stopAll } from '../helpers/procs.js';
-import {
-  freeAddress,
-  replyAfterEofServer,
-  sha256hex,
-  tempDir,
-  transfer,
-} from '../helpers/targets.js';
+import { requireBinary } from '../support/bins.js';
+import { startEnd } from '../support/ends.js';
+import { type Proc, stopAll } from '../support/procs.js';
+import { tempDir } from '../support/system.js';
+import { replyAfterEofServer, sha256hex, transfer } from '../helpers/targets.js';
 
 type Impl = 'spiped' | 'cloakpipe';
 const PAYLOAD = randomBytes(4 * 1024 * 1024 + 123);
 
 after(stopAll);
-
-/** Start one end; returns its listen address. */
-async function startEnd(
-  impl: Impl,
-  mode: '-e' | '-d',
-  transport: 'tcp' | 'unix',
-  dir: string,
-  target: string,
-  key: string,
-  extra: string[],
-): Promise<{ address: string; proc: Proc }> {
-  if (impl === 'cloakpipe') {
-    const source = transport === 'unix' ? join(dir, `cp${mode}.sock`) : '[127.0.0.1]:0';
-    return startCloakpipe([mode, '-s', source, '-t', target, '-k', key, ...extra]);
-  }
-  const source = await freeAddress(transport, dir, `sp${mode}`);
-  const proc = await startSpiped([mode, '-s', source, '-t', target, '-k', key, ...extra], source);
-  return { address: source, proc };
-}
 
 async function pair(
   e: Impl,
@@ -52,8 +29,13 @@ async function pair(
   const target = await replyAfterEofServer(
     transport === 'unix' ? join(dir, 'target.sock') : undefined,
   );
-  const dEnd = await startEnd(d, '-d', transport, dir, target.address, key, dFlags);
-  const eEnd = await startEnd(e, '-e', transport, dir, dEnd.address, key, eFlags);
+  /** A UNIX socket in `dir` for `impl`'s `mode` end; over TCP, startEnd picks the port. */
+  const source = (impl: Impl, mode: '-e' | '-d'): { impl: Impl; source?: string } =>
+    transport === 'unix'
+      ? { impl, source: join(dir, `${impl === 'spiped' ? 'sp' : 'cp'}${mode}.sock`) }
+      : { impl };
+  const dEnd = await startEnd('-d', target.address, key, dFlags, source(d, '-d'));
+  const eEnd = await startEnd('-e', dEnd.address, key, eFlags, source(e, '-e'));
   return { entry: eEnd.address, dEnd: dEnd.proc, eEnd: eEnd.proc, received: target.received };
 }
 

@@ -9,7 +9,7 @@ import { ClusterFilter, ReplyRejected } from '../../../src/cluster/filter.js';
 import { NodeListeners } from '../../../src/cluster/nodes.js';
 import { SEED_ROUTE } from '../../../src/protocol/route.js';
 import { decodeValue } from '../../../src/resp/index.js';
-import { ROOT } from '../../helpers/procs.js';
+import { ROOT } from '../../support/ends.js';
 
 interface Capture {
   cluster: string;

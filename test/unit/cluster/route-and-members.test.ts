@@ -6,7 +6,8 @@ import { createServer, type Server } from 'node:net';
 import { test } from 'node:test';
 import fc from 'fast-check';
 import pino from 'pino';
-import { Membership, parseClusterNodes } from '../../../src/cluster/members.js';
+import { Membership } from '../../../src/cluster/members.js';
+import { parseClusterNodes } from '../../../src/cluster/nodes-reply.js';
 import {
   encodeRouteReply,
   encodeRouteRequest,

@@ -1,8 +1,12 @@
 /**
- * Resource readings of a running process from /proc (Linux): resident memory (VmRSS) and open
- * file descriptors, plus a sampler that keeps the peak while a test runs.
+ * The machine as tests, the benchmark and the scripts see it (Linux): resident memory (VmRSS) and
+ * open file descriptors of a process from /proc, a sampler that keeps the peak while a test runs,
+ * the kernel's listen-overflow counter, the open-file limit, and temporary directories.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 /** Bytes in a MiB, for readable limits. */
 export const MiB = 1024 * 1024;
@@ -58,4 +62,33 @@ export function sampleRss(pid: number, intervalMs = 50): RssSampler {
 /** `n` bytes as "12.3 MiB", for assertion messages. */
 export function mib(n: number): string {
   return `${(n / MiB).toFixed(1)} MiB`;
+}
+
+/**
+ * The kernel's TcpExt ListenOverflows counter (connections dropped because a listener's accept
+ * queue was full), from /proc/net/netstat; system-wide, so other programs add to it too. Returns
+ * NaN where the counter is unavailable.
+ */
+export function listenOverflows(): number {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n');
+    const i = lines.findIndex((l) => l.startsWith('TcpExt:'));
+    const names = lines[i]?.split(/\s+/) ?? [];
+    const values = lines[i + 1]?.split(/\s+/) ?? [];
+    const k = names.indexOf('ListenOverflows');
+    return k < 0 ? Number.NaN : Number(values[k]);
+  } catch {
+    return Number.NaN;
+  }
+}
+
+/** The soft limit on open files this process (and so its children) has. */
+export function openFileLimit(): number {
+  const n = Number(execFileSync('/bin/sh', ['-c', 'ulimit -n'], { encoding: 'utf8' }).trim());
+  return Number.isFinite(n) ? n : Number.POSITIVE_INFINITY;
+}
+
+/** A fresh temporary directory (for UNIX sockets and key files). */
+export function tempDir(prefix = 'cloakpipe-test-'): string {
+  return mkdtempSync(join(tmpdir(), prefix));
 }
