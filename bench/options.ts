@@ -171,6 +171,7 @@ export function parseSettings(argv: string[]): Settings | null {
 
 /** The note under every table with a node-relay column. */
 export const RELAY_NOTE =
-  'node-relay: two plain Node.js TCP relays chained like a pair (bench/relay.ts: allowHalfOpen, ' +
-  'TCP_NODELAY, pipe(); no handshake, no crypto). It is the floor under any tunnel written in ' +
-  'Node on this machine: what Node networking alone costs, next to spiped.';
+  'node-relay: two tuned Node.js TCP relays chained like a pair (bench/relay.ts: allowHalfOpen, ' +
+  'noDelay in the options, the dialled leg read with onread into one static buffer, handlers ' +
+  'shared by all connections; no handshake, no crypto). It is the floor under any tunnel written ' +
+  'in Node on this machine: what Node networking alone costs, next to spiped.';
