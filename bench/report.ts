@@ -8,7 +8,13 @@ import { join } from 'node:path';
 import { type Summary, summarize } from './stats.js';
 
 /** The columns a row can fill, unless its table names its own (Table.columns). */
-export const COLUMNS = ['direct', 'node-relay', 'spiped', 'cloakpipe'] as const;
+export const COLUMNS = [
+  'direct',
+  'node-relay',
+  'spiped',
+  'cloakpipe',
+  'cloakpipe compact',
+] as const;
 /** A column name: one of COLUMNS, or one a table declares in Table.columns. */
 export type Column = string;
 
@@ -53,6 +59,8 @@ export interface Table {
   readonly columns?: readonly Column[];
   /** The ratio column (default cloakpipe/spiped). */
   readonly ratio?: RatioSpec;
+  /** Columns that could not run, with what their cells show instead (e.g. "n/a (not built)"). */
+  readonly unavailable?: Readonly<Record<Column, string>>;
 }
 
 /** A row as written to JSON: its summaries and the ratio. */
@@ -103,8 +111,8 @@ function cell(values: number[] | undefined): string {
 /** `table` as a markdown section: heading, table, notes. */
 export function markdown(table: Table): string {
   const spec = table.ratio ?? DEFAULT_RATIO;
-  const cols = (table.columns ?? COLUMNS).filter((c) =>
-    table.rows.some((r) => r.values[c]?.length),
+  const cols = (table.columns ?? COLUMNS).filter(
+    (c) => table.unavailable?.[c] !== undefined || table.rows.some((r) => r.values[c]?.length),
   );
   const head = ['measurement', 'unit', ...cols, spec.label];
   const lines = [
@@ -116,7 +124,7 @@ export function markdown(table: Table): string {
   for (const r of table.rows) {
     const q = ratio(r, spec);
     const unit = `${r.unit} ${r.better === 'higher' ? '↑' : '↓'}`;
-    const cells = cols.map((c) => cell(r.values[c]));
+    const cells = cols.map((c) => table.unavailable?.[c] ?? cell(r.values[c]));
     lines.push(
       `| ${[r.label, unit, ...cells, q === null ? '—' : `${q >= 100 ? q.toFixed(0) : q.toFixed(2)}×`].join(' | ')} |`,
     );
