@@ -26,6 +26,7 @@ import {
 } from './procs.js';
 import { runRedis } from './redis.js';
 import { markdown, type Table, writeJson } from './report.js';
+import { summaryMarkdown, summaryRows } from './summary.js';
 import { runWorkers } from './workers.js';
 
 /** Where results go: bench/results/ in the repository (the benchmark runs from dist/bench/). */
@@ -99,6 +100,13 @@ async function run(settings: Settings): Promise<void> {
     tables.push(table);
     process.stdout.write(`${markdown(table)}\n`);
   }
+  const summary = summaryRows(tables);
+  process.stdout.write(
+    `${summaryMarkdown(summary, settings.rounds)}\n` +
+      `load average at end ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}\n\n`,
+  );
   const path = writeJson(
     RESULTS_DIR,
     {
@@ -107,6 +115,7 @@ async function run(settings: Settings): Promise<void> {
       seconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
       settings,
       environment: { ...env, loadavgAtEnd: loadavg().map((x) => Number(x.toFixed(2))) },
+      summary,
     },
     tables,
   );
