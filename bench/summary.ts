@@ -105,6 +105,7 @@ const SOURCES: readonly Source[] = [
     label: () => 'sequential, both ends -f',
     unit: 'conn/s',
     targets: ['≥ 0.6×', '–'],
+    relayLabel: 'sequential, no -f',
   },
   {
     measure: 'cluster/plain (GET -P 1)',
