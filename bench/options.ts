@@ -94,9 +94,10 @@ const PRESETS: Record<Settings['preset'], Preset> = {
 
 export const USAGE = `Usage: node dist/bench/bench.js [options]   (or: npm run bench -- [options])
 
-Compares spiped, cloakpipe and direct TCP on loopback, interleaved round by round.
+Compares spiped, cloakpipe, a tuned Node relay and direct TCP on loopback, interleaved
+round by round; ends with a summary of the targets. How long each preset takes: bench/README.md.
 
-  --quick               small sizes, 1 round (about a minute and a half to two minutes)
+  --quick               small sizes, 1 round
   --smoke               a few MiB and a handful of connections, 1 round; checks the harness only
   --only LIST           comma-separated parts: ${PARTS.join(',')} (default: all)
   --rounds N            rounds per measurement (default 3; 1 with --quick/--smoke)
