@@ -12,7 +12,7 @@ import { MiB, RELAY_NOTE } from './options.js';
 import { type Pair, startPair } from './pairs.js';
 import type { Column, Table } from './report.js';
 import { rotate } from './stats.js';
-import { variants } from './variants.js';
+import { variantRatios, variants } from './variants.js';
 
 /** The deterministic source: this many random bytes, written over and over. */
 const CHUNK_BYTES = MiB;
@@ -130,6 +130,7 @@ export async function runBulk(ctx: Context): Promise<Table> {
         ...cpuRows(`${nobleMiB} MiB stream, cloakpipe --crypto noble`, nobleCpu, 'ms', 'MB'),
       ],
       unavailable,
+      moreRatios: variantRatios(),
       notes: [
         'MB/s = 10^6 bytes/s, from connect to the sink seeing EOF; every stream SHA-256 checked.',
         'The noble row repeats the spiped runs of the row above (at the larger size) for its ratio.',

@@ -10,7 +10,7 @@ import { type Impl, type Pair, type PairConfig, startPair } from './pairs.js';
 import { listenOverflows, type Proc, start, startOnFreePort } from './procs.js';
 import { type Column, type Row, type Table, addValue } from './report.js';
 import { rotate } from './stats.js';
-import { variants } from './variants.js';
+import { variantRatios, variants } from './variants.js';
 import { type ByteCounter, byteCounter } from './wire.js';
 
 /** The tests asked of redis-benchmark (-t), and requests in the warm-up run. */
@@ -330,6 +330,7 @@ export async function runRedis(ctx: Context): Promise<Table> {
       title: `redis: redis-benchmark -t ${TESTS} -c ${REDIS_CLIENTS} -n ${redisRequests} (${rounds} round${rounds > 1 ? 's' : ''})`,
       rows,
       unavailable,
+      moreRatios: variantRatios(),
       notes: [
         'Latencies are those redis-benchmark reports (--csv p50_latency_ms, p99_latency_ms).',
         `redis-benchmark opens its ${REDIS_CLIENTS} connections at once at the start of every test.`,

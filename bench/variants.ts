@@ -5,7 +5,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Column } from './report.js';
+import type { Column, RatioSpec } from './report.js';
 
 const CLOAKPIPE_BIN = fileURLToPath(new URL('../../bin/cloakpipe.js', import.meta.url));
 
@@ -45,4 +45,13 @@ export function variants(): { run: Variant[]; unavailable: Record<Column, string
     if (v.needs === undefined || cliAccepts(v.needs)) run.push(v);
     else unavailable[v.column] = NOT_BUILT;
   return { run, unavailable };
+}
+
+/** A ratio column to spiped for every variant after the first (which is the table's own ratio). */
+export function variantRatios(): RatioSpec[] {
+  return VARIANTS.slice(1).map((v) => ({
+    num: v.column,
+    den: 'spiped',
+    label: `${v.column}/spiped`,
+  }));
 }
