@@ -21,6 +21,7 @@ import { killAllNow, onCrash, setStartDefaults, stopAll } from '../test/support/
 import { openFileLimit } from '../test/support/system.js';
 import { runRedis } from './redis.js';
 import { markdown, type Table, writeJson } from './report.js';
+import { summaryMarkdown, summaryRows } from './summary.js';
 import { runWorkers } from './workers.js';
 
 /** Where results go: bench/results/ in the repository (the benchmark runs from dist/bench/). */
@@ -94,6 +95,13 @@ async function run(settings: Settings): Promise<void> {
     tables.push(table);
     process.stdout.write(`${markdown(table)}\n`);
   }
+  const summary = summaryRows(tables);
+  process.stdout.write(
+    `${summaryMarkdown(summary, settings.rounds)}\n` +
+      `load average at end ${loadavg()
+        .map((x) => x.toFixed(2))
+        .join(' ')}\n\n`,
+  );
   const path = writeJson(
     RESULTS_DIR,
     {
@@ -102,6 +110,7 @@ async function run(settings: Settings): Promise<void> {
       seconds: Math.round((Date.now() - startedAt.getTime()) / 1000),
       settings,
       environment: { ...env, loadavgAtEnd: loadavg().map((x) => Number(x.toFixed(2))) },
+      summary,
     },
     tables,
   );

@@ -6,11 +6,13 @@
 import { randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { type Context, pairConfig } from './context.js';
+import { cpuMeter, cpuNote, cpuRows, cpuSeries } from './cpu.js';
 import { expectedDigest, hashSink, type Sink, sendStream } from './net.js';
 import { MiB, RELAY_NOTE } from './options.js';
 import { type Pair, startPair } from './pairs.js';
-import type { Table } from './report.js';
+import type { Column, Table } from './report.js';
 import { rotate } from './stats.js';
+import { variantRatios, variants } from './variants.js';
 
 /** The deterministic source: this many random bytes, written over and over. */
 const CHUNK_BYTES = MiB;
@@ -56,36 +58,58 @@ export async function runBulk(ctx: Context): Promise<Table> {
     ctx.progress(`bulk: hashing the expected ${sizeMiB} MiB stream`);
     const digest = expectedDigest(chunk, total);
     const nobleDigest = expectedDigest(chunk, nobleTotal);
-    const spiped = await startPair('spiped', sink.port, pairConfig(ctx));
-    pairs.push(spiped);
-    const cloak = await startPair('cloakpipe', sink.port, pairConfig(ctx));
-    pairs.push(cloak);
-    const noble = await startPair('cloakpipe', sink.port, pairConfig(ctx, { crypto: 'noble' }));
-    pairs.push(noble);
-    const relay = await startPair('node-relay', sink.port, pairConfig(ctx));
-    pairs.push(relay);
-    for (const p of ctx.settings.warmup ? pairs : []) {
-      const warm = Math.min(WARMUP_MiB, p === noble ? nobleMiB : sizeMiB) * MiB;
-      await measure(p.port, sink, chunk, warm, expectedDigest(chunk, warm), `${p.label} warm-up`);
+    const { run: cloakpipes, unavailable } = variants();
+    type Run = { pair?: Pair; port: number; bytes: number; digest: string; out: number[] };
+    const runs = new Map<Column, Run>();
+    const add = (column: Column, pair: Pair | undefined, big: boolean): void => {
+      pairs.push(...(pair ? [pair] : []));
+      runs.set(column, {
+        ...(pair ? { pair } : {}),
+        port: pair?.port ?? sink.port,
+        bytes: big ? total : nobleTotal,
+        digest: big ? digest : nobleDigest,
+        out: [],
+      });
+    };
+    add('spiped', await startPair('spiped', sink.port, pairConfig(ctx)), true);
+    for (const v of cloakpipes)
+      add(v.column, await startPair('cloakpipe', sink.port, pairConfig(ctx, { variant: v })), true);
+    add(
+      'noble',
+      await startPair('cloakpipe', sink.port, pairConfig(ctx, { crypto: 'noble' })),
+      false,
+    );
+    add('direct', undefined, true);
+    add('node-relay', await startPair('node-relay', sink.port, pairConfig(ctx)), true);
+    for (const [name, run] of ctx.settings.warmup ? runs : []) {
+      if (!run.pair) continue;
+      const warm = Math.min(WARMUP_MiB, run.bytes / MiB) * MiB;
+      await measure(run.port, sink, chunk, warm, expectedDigest(chunk, warm), `${name} warm-up`);
     }
 
-    const runs = {
-      spiped: { port: spiped.port, bytes: total, digest, out: [] as number[] },
-      cloakpipe: { port: cloak.port, bytes: total, digest, out: [] as number[] },
-      noble: { port: noble.port, bytes: nobleTotal, digest: nobleDigest, out: [] as number[] },
-      direct: { port: sink.port, bytes: total, digest, out: [] as number[] },
-      'node-relay': { port: relay.port, bytes: total, digest, out: [] as number[] },
-    };
-    const names = Object.keys(runs) as (keyof typeof runs)[];
+    const cpu = cpuSeries();
+    const nobleCpu = cpuSeries();
+    const names = [...runs.keys()];
     for (let r = 0; r < rounds; r++) {
       for (const name of rotate(names, r)) {
-        const run = runs[name];
+        const run = runs.get(name)!;
         const what = `round ${r + 1}/${rounds} ${name} ${run.bytes / MiB} MiB`;
+        const meter = run.pair ? cpuMeter(run.pair) : null;
         const mbps = await measure(run.port, sink, chunk, run.bytes, run.digest, what);
+        // ms of CPU per MB (10^6 bytes); the noble runs go to their own row, as 'cloakpipe'.
+        if (name === 'noble') meter?.(nobleCpu, 'cloakpipe', run.bytes / 1e6, 1e-3);
+        else meter?.(cpu, name, run.bytes / 1e6, 1e-3);
         run.out.push(mbps);
         ctx.progress(`bulk ${what}: ${mbps.toFixed(1)} MB/s, sha256 ok`);
       }
     }
+    const out = (c: Column): number[] => runs.get(c)?.out ?? [];
+    const streams: Record<Column, number[]> = {};
+    for (const c of ['direct', 'node-relay', 'spiped', ...cloakpipes.map((v) => v.column)])
+      streams[c] = out(c);
+    // The noble row's ratio is against the spiped runs: its CPU is too (per MB, any size).
+    for (const k of Object.keys(nobleCpu) as (keyof typeof nobleCpu)[])
+      nobleCpu[k] = { ...nobleCpu[k], spiped: cpu[k].spiped ?? [] };
     return {
       part: 'bulk',
       title: `bulk: one ${sizeMiB} MiB stream, MB/s (${rounds} round${rounds > 1 ? 's' : ''})`,
@@ -94,23 +118,23 @@ export async function runBulk(ctx: Context): Promise<Table> {
           label: `${sizeMiB} MiB stream`,
           unit: 'MB/s',
           better: 'higher',
-          values: {
-            direct: runs.direct.out,
-            'node-relay': runs['node-relay'].out,
-            spiped: runs.spiped.out,
-            cloakpipe: runs.cloakpipe.out,
-          },
+          values: streams,
         },
+        ...cpuRows(`${sizeMiB} MiB stream`, cpu, 'ms', 'MB'),
         {
           label: `${nobleMiB} MiB stream, cloakpipe --crypto noble`,
           unit: 'MB/s',
           better: 'higher',
-          values: { spiped: runs.spiped.out, cloakpipe: runs.noble.out },
+          values: { spiped: out('spiped'), cloakpipe: out('noble') },
         },
+        ...cpuRows(`${nobleMiB} MiB stream, cloakpipe --crypto noble`, nobleCpu, 'ms', 'MB'),
       ],
+      unavailable,
+      moreRatios: variantRatios(),
       notes: [
         'MB/s = 10^6 bytes/s, from connect to the sink seeing EOF; every stream SHA-256 checked.',
         'The noble row repeats the spiped runs of the row above (at the larger size) for its ratio.',
+        cpuNote(),
         'Sender, hashing sink and both tunnel ends share the same cores: direct is a ceiling, not a wire speed.',
         RELAY_NOTE,
       ],

@@ -15,8 +15,9 @@ import { type RedisCluster, startCluster } from '../test/support/cluster/harness
 import { startEnd } from '../test/support/ends.js';
 import { adopt, type Proc } from '../test/support/procs.js';
 import { type Context, PAIR_MAX_CONNS } from './context.js';
+import { cpuNote, cpuRows } from './cpu.js';
 import { OVERFLOW_NOTE, REDIS_CLIENTS } from './options.js';
-import { benchmark, redisRounds } from './redis.js';
+import { benchmark, redisRounds, type RedisTarget } from './redis.js';
 import { type Column, type Row, type Table } from './report.js';
 
 const TESTS = 'set,get';
@@ -147,15 +148,15 @@ export async function runCluster(ctx: Context): Promise<Table> {
       `cluster: cloakpipe pair up, -e on ${e}, node listeners ${e + 1}-${e + NODE_PORTS}`,
     );
 
-    const targets = [
-      { column: CLUSTER, port: e },
+    const targets: RedisTarget[] = [
+      { column: CLUSTER, port: e, ends: { dec: ends[0]!, enc: ends[1]! } },
       { column: DIRECT, port: first },
     ];
     if (ctx.settings.warmup)
       for (const t of targets)
         await benchmark(t.port, WARMUP_REQUESTS, 1, { tests: TESTS, cluster: true });
 
-    const { got, overflows, reruns } = await redisRounds(ctx, 'cluster', targets, {
+    const { got, overflows, reruns, cpu } = await redisRounds(ctx, 'cluster', targets, {
       requests: redisRequests,
       pipeline: 1,
       opts: { tests: TESTS, cluster: true },
@@ -183,6 +184,7 @@ export async function runCluster(ctx: Context): Promise<Table> {
       }
     }
     rows.push(
+      ...cpuRows('all tests -P 1', cpu, 'µs', 'req'),
       { label: 'all tests -P 1', unit: 'reruns', better: 'lower', values: reruns, count: true },
       {
         label: 'all tests -P 1',
@@ -206,6 +208,7 @@ export async function runCluster(ctx: Context): Promise<Table> {
         plainSeen
           ? `${PLAIN}: the redis part's cloakpipe figures from this run (a single redis-server, plain mode, -P 1, same -n and -c); cluster/plain = ${CLUSTER} median / ${PLAIN} median.`
           : `${PLAIN}: not available (the redis part did not run before this one); run with --only redis,cluster for the cluster/plain ratio.`,
+        `${cpuNote()} Per request: over every request of every test in the run; the plain-mode CPU is in the redis table.`,
         OVERFLOW_NOTE,
       ],
     };

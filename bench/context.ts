@@ -19,10 +19,14 @@ export interface Context {
   progress(msg: string): void;
 }
 
-/** The PairConfig for `ctx`, with -f and the cloakpipe engine as asked. */
+/** The PairConfig for `ctx`, with -f, the cloakpipe engine and variant as asked. */
 export function pairConfig(
   ctx: Context,
-  opts: { fast?: boolean; crypto?: 'node' | 'noble' } = {},
+  opts: {
+    fast?: boolean;
+    crypto?: 'node' | 'noble';
+    variant?: { readonly args: readonly string[] };
+  } = {},
 ): PairConfig {
   return {
     keyFile: ctx.keyFile,
@@ -30,5 +34,6 @@ export function pairConfig(
     extraArgs: ctx.settings.cloakpipeArgs,
     ...(opts.fast ? { fast: true } : {}),
     ...(opts.crypto ? { crypto: opts.crypto } : {}),
+    ...(opts.variant?.args.length ? { variantArgs: opts.variant.args } : {}),
   };
 }

@@ -94,9 +94,10 @@ const PRESETS: Record<Settings['preset'], Preset> = {
 
 export const USAGE = `Usage: node dist/bench/bench.js [options]   (or: npm run bench -- [options])
 
-Compares spiped, cloakpipe and direct TCP on loopback, interleaved round by round.
+Compares spiped, cloakpipe, a tuned Node relay and direct TCP on loopback, interleaved
+round by round; ends with a summary of the targets. How long each preset takes: bench/README.md.
 
-  --quick               small sizes, 1 round (about a minute and a half to two minutes)
+  --quick               small sizes, 1 round
   --smoke               a few MiB and a handful of connections, 1 round; checks the harness only
   --only LIST           comma-separated parts: ${PARTS.join(',')} (default: all)
   --rounds N            rounds per measurement (default 3; 1 with --quick/--smoke)
@@ -171,6 +172,7 @@ export function parseSettings(argv: string[]): Settings | null {
 
 /** The note under every table with a node-relay column. */
 export const RELAY_NOTE =
-  'node-relay: two plain Node.js TCP relays chained like a pair (bench/relay.ts: allowHalfOpen, ' +
-  'TCP_NODELAY, pipe(); no handshake, no crypto). It is the floor under any tunnel written in ' +
-  'Node on this machine: what Node networking alone costs, next to spiped.';
+  'node-relay: two tuned Node.js TCP relays chained like a pair (bench/relay.ts: allowHalfOpen, ' +
+  'noDelay in the options, the dialled leg read with onread into one static buffer, handlers ' +
+  'shared by all connections; no handshake, no crypto). It is the floor under any tunnel written ' +
+  'in Node on this machine: what Node networking alone costs, next to spiped.';

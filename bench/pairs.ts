@@ -32,6 +32,8 @@ export interface PairConfig {
   readonly crypto?: 'node' | 'noble';
   /** cloakpipe only: extra arguments for both ends (--cloakpipe-args). */
   readonly extraArgs?: readonly string[];
+  /** cloakpipe only: the variant's arguments for both ends (e.g. --framing compact). */
+  readonly variantArgs?: readonly string[];
 }
 
 /** A running pair. */
@@ -68,7 +70,11 @@ function command(impl: Impl, mode: '-e' | '-d', src: number, dst: number, cfg: P
     ...(cfg.fast ? ['-f'] : []),
   ];
   if (impl === 'spiped') return { cmd: 'spiped', args: ['-F', ...common] };
-  const extra = [...(cfg.crypto ? ['--crypto', cfg.crypto] : []), ...(cfg.extraArgs ?? [])];
+  const extra = [
+    ...(cfg.crypto ? ['--crypto', cfg.crypto] : []),
+    ...(cfg.variantArgs ?? []),
+    ...(cfg.extraArgs ?? []),
+  ];
   return { cmd: process.execPath, args: [CLOAKPIPE_BIN, ...common, ...extra] };
 }
 
@@ -83,19 +89,30 @@ function startEnd(
 }
 
 /**
- * Start a `impl` pair forwarding to 127.0.0.1:`target`; resolves once both ends listen. Throws
- * with the process output if an end will not start.
+ * Start a `impl` pair forwarding to 127.0.0.1:`target`; resolves once both ends listen. With
+ * `between`, the -e end dials the port `between` returns for the -d end's port instead of that
+ * port itself (e.g. a byte counter's). Throws with the process output if an end will not start.
  */
-export async function startPair(impl: Impl, target: number, cfg: PairConfig): Promise<Pair> {
+export async function startPair(
+  impl: Impl,
+  target: number,
+  cfg: PairConfig,
+  between?: (decPort: number) => Promise<number>,
+): Promise<Pair> {
   const dec = await startEnd(impl, '-d', target, cfg);
   let enc: { proc: Proc; port: number };
   try {
-    enc = await startEnd(impl, '-e', dec.port, cfg);
+    enc = await startEnd(impl, '-e', between ? await between(dec.port) : dec.port, cfg);
   } catch (e) {
     await dec.proc.stop();
     throw e;
   }
-  const label = [impl, cfg.fast ? '-f' : '', cfg.crypto === 'noble' ? '--crypto noble' : '']
+  const label = [
+    impl,
+    cfg.fast ? '-f' : '',
+    cfg.crypto === 'noble' ? '--crypto noble' : '',
+    ...(cfg.variantArgs ?? []),
+  ]
     .filter(Boolean)
     .join(' ');
   return {

@@ -6,9 +6,15 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Summary, summarize } from './stats.js';
+import { VARIANTS } from './variants.js';
 
-/** The columns a row can fill, unless its table names its own (Table.columns). */
-export const COLUMNS = ['direct', 'node-relay', 'spiped', 'cloakpipe'] as const;
+/** The columns a row can fill, unless its table names its own (Table.columns): one per variant. */
+export const COLUMNS: readonly Column[] = [
+  'direct',
+  'node-relay',
+  'spiped',
+  ...VARIANTS.map((v) => v.column),
+];
 /** A column name: one of COLUMNS, or one a table declares in Table.columns. */
 export type Column = string;
 
@@ -53,6 +59,10 @@ export interface Table {
   readonly columns?: readonly Column[];
   /** The ratio column (default cloakpipe/spiped). */
   readonly ratio?: RatioSpec;
+  /** Further ratio columns after it (e.g. one per other cloakpipe variant). */
+  readonly moreRatios?: readonly RatioSpec[];
+  /** Columns that could not run, with what their cells show instead (e.g. "n/a (not built)"). */
+  readonly unavailable?: Readonly<Record<Column, string>>;
 }
 
 /** A row as written to JSON: its summaries and the ratio. */
@@ -62,6 +72,8 @@ interface RowJson {
   better: 'higher' | 'lower';
   summaries: Partial<Record<Column, Summary>>;
   ratio: number | null;
+  /** The table's moreRatios, by label. */
+  moreRatios?: Record<string, number | null>;
 }
 
 /** Append `v` to `values[column]`, creating the list if needed. */
@@ -103,10 +115,11 @@ function cell(values: number[] | undefined): string {
 /** `table` as a markdown section: heading, table, notes. */
 export function markdown(table: Table): string {
   const spec = table.ratio ?? DEFAULT_RATIO;
-  const cols = (table.columns ?? COLUMNS).filter((c) =>
-    table.rows.some((r) => r.values[c]?.length),
+  const cols = (table.columns ?? COLUMNS).filter(
+    (c) => table.unavailable?.[c] !== undefined || table.rows.some((r) => r.values[c]?.length),
   );
-  const head = ['measurement', 'unit', ...cols, spec.label];
+  const specs = [spec, ...(table.moreRatios ?? [])];
+  const head = ['measurement', 'unit', ...cols, ...specs.map((x) => x.label)];
   const lines = [
     `### ${table.title}`,
     '',
@@ -114,12 +127,14 @@ export function markdown(table: Table): string {
     `|${head.map((_, i) => (i < 2 ? ' --- ' : ' ---: ')).join('|')}|`,
   ];
   for (const r of table.rows) {
-    const q = ratio(r, spec);
+    const ratios = specs.map((x) => {
+      const q = ratio(r, x);
+      if (q !== null) return `${q >= 100 ? q.toFixed(0) : q.toFixed(2)}×`;
+      return (r.count || r.noRatio ? undefined : table.unavailable?.[x.num]) ?? '—';
+    });
     const unit = `${r.unit} ${r.better === 'higher' ? '↑' : '↓'}`;
-    const cells = cols.map((c) => cell(r.values[c]));
-    lines.push(
-      `| ${[r.label, unit, ...cells, q === null ? '—' : `${q >= 100 ? q.toFixed(0) : q.toFixed(2)}×`].join(' | ')} |`,
-    );
+    const cells = cols.map((c) => table.unavailable?.[c] ?? cell(r.values[c]));
+    lines.push(`| ${[r.label, unit, ...cells, ...ratios].join(' | ')} |`);
   }
   if (table.notes.length > 0) lines.push('', ...table.notes.map((n) => `- ${n}`));
   return `${lines.join('\n')}\n`;
@@ -131,7 +146,17 @@ function rowJson(r: Row, t: Table): RowJson {
     const v = r.values[c];
     if (v?.length) summaries[c] = summarize(v);
   }
-  return { label: r.label, unit: r.unit, better: r.better, summaries, ratio: ratio(r, t.ratio) };
+  const more = t.moreRatios?.length
+    ? { moreRatios: Object.fromEntries(t.moreRatios.map((x) => [x.label, ratio(r, x)])) }
+    : {};
+  return {
+    label: r.label,
+    unit: r.unit,
+    better: r.better,
+    summaries,
+    ratio: ratio(r, t.ratio),
+    ...more,
+  };
 }
 
 /**
