@@ -21,6 +21,8 @@ export interface NodeAddress {
   readonly hostname: string | null;
   /** The 40-hex node ID when the reply shows it. */
   readonly id: string | null;
+  /** The NODES/REPLICAS `<flags>` (e.g. `master`, `myself`, `handshake`) when the reply shows them. */
+  readonly flags?: readonly string[];
 }
 
 /** The tunnel-local address that replaces a node's address. */

@@ -34,7 +34,9 @@ function walkNodesLine(line: string, ctx: WalkContext): string {
   const colon = hostPort.lastIndexOf(':');
   const port = colon < 0 ? Number.NaN : string2llText(hostPort.slice(colon + 1));
   const host = hostPort.slice(0, Math.max(colon, 0));
-  const node = { host, port, ip: host, hostname, id: line.slice(0, sp1) };
+  const sp3 = sp2 < 0 ? -1 : line.indexOf(' ', sp2 + 1);
+  const flags = sp2 < 0 ? [] : line.slice(sp2 + 1, sp3 < 0 ? undefined : sp3).split(',');
+  const node = { host, port, ip: host, hostname, id: line.slice(0, sp1), flags };
   if (!(port >= 0 && port <= MAX_PORT)) {
     ctx.nodes++; // an entry with no usable address: counted, never mapped
     return line;

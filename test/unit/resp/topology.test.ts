@@ -261,10 +261,10 @@ describe('captured topology replies', () => {
       first('CLUSTER SHARDS', 'preferred-hostname'),
       n('node-27100.internal', 27100, '127.0.0.1', 'node-27100.internal'),
     );
-    assert.deepEqual(
-      first('CLUSTER NODES', 'hostnames', 3),
-      n('127.0.0.1', 27100, '127.0.0.1', 'node-27100.internal'),
-    );
+    assert.deepEqual(first('CLUSTER NODES', 'hostnames', 3), {
+      ...n('127.0.0.1', 27100, '127.0.0.1', 'node-27100.internal'),
+      flags: ['myself', 'master'],
+    });
     const lone = first('CLUSTER NODES', 'lone');
     assert.equal(lone.host, '');
     assert.equal(first('CLUSTER NODES', 'ipv6').host, '::1');
