@@ -231,7 +231,9 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof AddressError || err instanceof UsageError) return usageFail(err.message);
     throw err;
   }
-  const log = createLogger(a['log-level'] as LogLevel);
+  const log = createLogger(a['log-level'] as LogLevel, 1, {
+    numericLevels: a['log-numeric-levels'] === true,
+  });
   const keyring = new KeyRing(([] as string[]).concat(a.k!), log);
   let clusterAuth: ClusterAuth | null = null;
   try {

@@ -6,20 +6,36 @@
 import pino, { type Logger } from 'pino';
 import pretty from 'pino-pretty';
 import type { HandshakeFailure, Metrics, RejectReason } from '../pipe/metrics.js';
+import { isJournalStream, journalDestination } from './journal.js';
 
 /** Log levels accepted by --log-level. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/** How log lines are written (--log-numeric-levels; the environment, for tests). */
+export interface LoggerOptions {
+  /** `"level":30` (pino's numbers) instead of `"level":"info"`. Default false. */
+  readonly numericLevels?: boolean;
+  /** Where JOURNAL_STREAM is read from. Default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
+}
+
 /**
  * The root logger: JSON lines to `fd` (1 = stdout; the stdio client logs to 2), pretty-printed
- * when that fd is a terminal.
+ * when that fd is a terminal. Levels are names (`"level":"warn"`) unless `opts.numericLevels`.
+ * When `fd` is systemd's journal stream, each line carries a `<N>` priority prefix (journal.ts).
  */
-export function createLogger(level: LogLevel, fd: 1 | 2 = 1): Logger {
+export function createLogger(level: LogLevel, fd: 1 | 2 = 1, opts: LoggerOptions = {}): Logger {
   const base = { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
   const tty = (fd === 1 ? process.stdout : process.stderr).isTTY === true;
   if (tty) return pino(base, pretty({ colorize: true, sync: true, destination: fd }));
-  return pino(base, pino.destination({ dest: fd, sync: true }));
+  const json =
+    opts.numericLevels === true
+      ? base
+      : { ...base, formatters: { level: (label: string) => ({ level: label }) } };
+  const dest = pino.destination({ dest: fd, sync: true });
+  if (!isJournalStream(fd, opts.env)) return pino(json, dest);
+  return pino(json, journalDestination(dest));
 }
 
 /**

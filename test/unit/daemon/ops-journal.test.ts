@@ -1,0 +1,41 @@
+// Goal: log lines bound for the systemd journal carry the sd-daemon priority prefix that matches
+// their level (so `journalctl -p warning` filters them), in both level forms, and only when
+// JOURNAL_STREAM names the very fd being written.
+import assert from 'node:assert/strict';
+import { closeSync, fstatSync, openSync } from 'node:fs';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { isJournalStream, journalPrefix } from '../../../src/daemon/journal.js';
+import { tempDir } from '../../helpers/targets.js';
+
+test('journalPrefix: each pino level, as a name or a number, maps to its syslog priority', () => {
+  const want: [string, number, string][] = [
+    ['trace', 10, '<7>'],
+    ['debug', 20, '<7>'],
+    ['info', 30, '<6>'],
+    ['warn', 40, '<4>'],
+    ['error', 50, '<3>'],
+    ['fatal', 60, '<2>'],
+  ];
+  for (const [name, n, prefix] of want) {
+    assert.equal(journalPrefix(`{"level":"${name}","time":"t","msg":"m"}\n`), prefix, name);
+    assert.equal(journalPrefix(`{"level":${n},"time":"t","msg":"m"}\n`), prefix, String(n));
+  }
+  assert.equal(journalPrefix('not json\n'), '<5>', 'an unreadable level is notice, not dropped');
+  assert.equal(journalPrefix('{"level":"verbose"}\n'), '<5>');
+});
+
+test('isJournalStream: true only when JOURNAL_STREAM is the device:inode of that fd', () => {
+  const file = join(tempDir(), 'out');
+  const fd = openSync(file, 'w');
+  try {
+    const st = fstatSync(fd, { bigint: true });
+    assert.equal(isJournalStream(fd, { JOURNAL_STREAM: `${st.dev}:${st.ino}` }), true);
+    assert.equal(isJournalStream(fd, { JOURNAL_STREAM: `${st.dev}:${st.ino + 1n}` }), false);
+    assert.equal(isJournalStream(fd, {}), false);
+    assert.equal(isJournalStream(fd, { JOURNAL_STREAM: 'garbage' }), false);
+  } finally {
+    closeSync(fd);
+  }
+  assert.equal(isJournalStream(fd, { JOURNAL_STREAM: '1:2' }), false, 'a closed fd is not');
+});
