@@ -269,7 +269,13 @@ export async function main(argv: string[]): Promise<number> {
   });
   if (!(await resolveTarget(resolver, targetText, a.D === true, log))) return 1;
   const counters = new CounterMetrics();
-  const prom = a.metrics === undefined ? null : new PromMetrics({ mode });
+  const prom =
+    a.metrics === undefined
+      ? null
+      : new PromMetrics(
+          { mode },
+          { cluster: a.cluster === true, version: VERSION, crypto: a.crypto },
+        );
   const metrics = prom ? teeMetrics(counters, prom) : counters;
   const pool = new EphemeralPool(a.f ? 0 : a['dh-pool']);
   const dialOptions = {
