@@ -3,8 +3,9 @@
  * stdout is a terminal. Per-connection child loggers carry {conn, peer, mode}. Nothing here ever
  * logs key material or payload bytes: callers pass counts, codes and addresses only.
  */
-import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
+import pino, { type DestinationStream, type Logger } from 'pino';
+import type { PrettyOptions } from 'pino-pretty';
 import type { HandshakeFailure, Metrics, RejectReason } from '../pipe/metrics.js';
 import { isJournalStream, journalDestination } from './journal.js';
 
@@ -12,12 +13,25 @@ import { isJournalStream, journalDestination } from './journal.js';
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
+/**
+ * pino-pretty's stream, loaded on first use: only a terminal needs it, and a daemon under
+ * systemd or in a container never loads it (requiring it grows a fresh Node by about 10 MiB).
+ */
+function prettyStream(opts: PrettyOptions): DestinationStream {
+  const load = createRequire(import.meta.url)('pino-pretty') as (
+    o: PrettyOptions,
+  ) => DestinationStream;
+  return load(opts);
+}
+
 /** How log lines are written (--log-numeric-levels; the environment, for tests). */
 export interface LoggerOptions {
   /** `"level":30` (pino's numbers) instead of `"level":"info"`. Default false. */
   readonly numericLevels?: boolean;
   /** Where JOURNAL_STREAM is read from. Default process.env. */
   readonly env?: NodeJS.ProcessEnv;
+  /** Whether `fd` is a terminal (pretty output). Default: asked of the fd itself. */
+  readonly tty?: boolean;
 }
 
 /**
@@ -27,8 +41,8 @@ export interface LoggerOptions {
  */
 export function createLogger(level: LogLevel, fd: 1 | 2 = 1, opts: LoggerOptions = {}): Logger {
   const base = { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
-  const tty = (fd === 1 ? process.stdout : process.stderr).isTTY === true;
-  if (tty) return pino(base, pretty({ colorize: true, sync: true, destination: fd }));
+  const tty = opts.tty ?? (fd === 1 ? process.stdout : process.stderr).isTTY === true;
+  if (tty) return pino(base, prettyStream({ colorize: true, sync: true, destination: fd }));
   const json =
     opts.numericLevels === true
       ? base
