@@ -327,7 +327,7 @@ export function renderManPage(
     'upper case with \\- replaced by _.',
     'A boolean option is set with the value \\fBtrue\\fR.',
     'The command line wins over the environment.',
-    `An unknown \\fB${ENV_PREFIX}_*\\fR variable is a usage error, like an unknown option.`,
+    `An unknown \\fB${ENV_PREFIX}_*\\fR variable is ignored, with a warning on standard error that names it.`,
   );
   for (const [key, spec] of Object.entries(options)) {
     const long = longName(key, spec);
