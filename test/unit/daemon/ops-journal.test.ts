@@ -2,10 +2,11 @@
 // their level (so `journalctl -p warning` filters them), in both level forms, and only when
 // JOURNAL_STREAM names the very fd being written.
 import assert from 'node:assert/strict';
-import { closeSync, fstatSync, openSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { isJournalStream, journalPrefix } from '../../../src/daemon/journal.js';
+import { isJournalStream, JOURNAL_PRIORITY, journalPrefix } from '../../../src/daemon/journal.js';
+import { ROOT } from '../../helpers/procs.js';
 import { tempDir } from '../../helpers/targets.js';
 
 test('journalPrefix: each pino level, as a name or a number, maps to its syslog priority', () => {
@@ -38,4 +39,19 @@ test('isJournalStream: true only when JOURNAL_STREAM is the device:inode of that
     closeSync(fd);
   }
   assert.equal(isJournalStream(fd, { JOURNAL_STREAM: '1:2' }), false, 'a closed fd is not');
+});
+
+test('the man page documents JOURNAL_STREAM with the priorities the code uses', () => {
+  const page = readFileSync(join(ROOT, 'contrib', 'cloakpipe.1'), 'utf8');
+  const p = JOURNAL_PRIORITY;
+  const text = [
+    '.TP',
+    '.B JOURNAL_STREAM',
+    'Set by systemd when standard output goes to the journal. When it names standard output, each',
+    `log line starts with its syslog priority (\\fB<${p.warn}>\\fR warn, \\fB<${p.error}>\\fR error, \\fB<${p.fatal}>\\fR fatal,`,
+    `\\fB<${p.info}>\\fR info, \\fB<${p.debug}>\\fR debug and trace), which journald stores as PRIORITY, so`,
+    '\\fBjournalctl \\-p warning\\fR shows only warnings and worse.',
+  ].join('\n');
+  assert.ok(page.includes(text), 'JOURNAL_STREAM entry in ENVIRONMENT');
+  assert.equal(p.trace, p.debug);
 });
