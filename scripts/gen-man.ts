@@ -327,7 +327,7 @@ export function renderManPage(
     'upper case with \\- replaced by _.',
     'A boolean option is set with the value \\fBtrue\\fR.',
     'The command line wins over the environment.',
-    `An unknown \\fB${ENV_PREFIX}_*\\fR variable is a usage error, like an unknown option.`,
+    `An unknown \\fB${ENV_PREFIX}_*\\fR variable is ignored, with a warning on standard error that names it.`,
   );
   for (const [key, spec] of Object.entries(options)) {
     const long = longName(key, spec);
@@ -337,6 +337,12 @@ export function renderManPage(
     '.TP',
     '.BR LISTEN_FDS ", " LISTEN_PID',
     'Set by systemd socket activation; with no \\fB\\-s\\fR, the first passed socket is used.',
+    '.TP',
+    '.B JOURNAL_STREAM',
+    'Set by systemd when standard output goes to the journal. When it names standard output, each',
+    'log line starts with its syslog priority (\\fB<4>\\fR warn, \\fB<3>\\fR error, \\fB<2>\\fR fatal,',
+    '\\fB<6>\\fR info, \\fB<7>\\fR debug and trace), which journald stores as PRIORITY, so',
+    '\\fBjournalctl \\-p warning\\fR shows only warnings and worse.',
     PROSE_AFTER_OPTIONS,
   );
   return `${lines.join('\n')}\n`;

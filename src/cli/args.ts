@@ -131,6 +131,11 @@ export const TUNNEL_OPTIONS = {
     group: 'Behaviour:',
     describe: 'Log level',
   },
+  'log-numeric-levels': {
+    type: 'boolean',
+    group: 'Behaviour:',
+    describe: 'Write log levels as pino numbers ("level":30) instead of names ("level":"info")',
+  },
   crypto: {
     type: 'string',
     choices: ENGINE_NAMES,
@@ -246,6 +251,7 @@ export interface TunnelArgs {
   u?: string;
   syslog?: boolean;
   'log-level': string;
+  'log-numeric-levels'?: boolean;
   crypto: string;
   'shutdown-timeout': number;
   'dh-pool': number;

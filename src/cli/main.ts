@@ -231,7 +231,9 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof AddressError || err instanceof UsageError) return usageFail(err.message);
     throw err;
   }
-  const log = createLogger(a['log-level'] as LogLevel);
+  const log = createLogger(a['log-level'] as LogLevel, 1, {
+    numericLevels: a['log-numeric-levels'] === true,
+  });
   const keyring = new KeyRing(([] as string[]).concat(a.k!), log);
   let clusterAuth: ClusterAuth | null = null;
   try {
@@ -267,7 +269,13 @@ export async function main(argv: string[]): Promise<number> {
   });
   if (!(await resolveTarget(resolver, targetText, a.D === true, log))) return 1;
   const counters = new CounterMetrics();
-  const prom = a.metrics === undefined ? null : new PromMetrics({ mode });
+  const prom =
+    a.metrics === undefined
+      ? null
+      : new PromMetrics(
+          { mode },
+          { cluster: a.cluster === true, version: VERSION, crypto: a.crypto },
+        );
   const metrics = prom ? teeMetrics(counters, prom) : counters;
   const pool = new EphemeralPool(a.f ? 0 : a['dh-pool']);
   const dialOptions = {

@@ -1,11 +1,13 @@
 /**
  * The keys a daemon holds: one on -e, one or more on -d (rotation: the server tries each).
  * reload() re-reads every file (SIGHUP) and swaps atomically; live connections keep the session
- * keys they already derived, so nothing is dropped.
+ * keys they already derived, so nothing is dropped. Every load logs each key's fingerprint
+ * (fingerprint.ts), so operators can compare the two ends without showing the key.
  */
 import type { Logger } from 'pino';
 import { zeroize } from '../crypto/bytes.js';
 import { loadKeyFile } from '../crypto/keyfile.js';
+import { keyFingerprint } from './fingerprint.js';
 
 /** A set of keys loaded from files. */
 export class KeyRing {
@@ -17,7 +19,10 @@ export class KeyRing {
     readonly log: Logger,
   ) {}
 
-  /** Load every file. Throws KeyFileError (naming the file and OS reason) if one cannot be read. */
+  /**
+   * Load every file and log each key's fingerprint (at start and on every SIGHUP). Throws
+   * KeyFileError (naming the file and OS reason) if one cannot be read; the old keys then stay.
+   */
   load(): void {
     const fresh: Uint8Array[] = [];
     try {
@@ -34,6 +39,13 @@ export class KeyRing {
       zeroize(...fresh);
       throw err;
     }
+    this.paths.forEach((p, i) => {
+      const fingerprint = keyFingerprint(fresh[i]!);
+      this.log.info(
+        { keyFile: p, fingerprint },
+        `key fingerprint ${fingerprint}: the other end must log the same`,
+      );
+    });
     const old = this.#keys;
     this.#keys = fresh;
     // Handshakes take a reference at their start; give any that are mid-flight a moment before

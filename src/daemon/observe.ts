@@ -3,23 +3,53 @@
  * stdout is a terminal. Per-connection child loggers carry {conn, peer, mode}. Nothing here ever
  * logs key material or payload bytes: callers pass counts, codes and addresses only.
  */
-import pino, { type Logger } from 'pino';
-import pretty from 'pino-pretty';
+import { createRequire } from 'node:module';
+import pino, { type DestinationStream, type Logger } from 'pino';
+import type { PrettyOptions } from 'pino-pretty';
 import type { HandshakeFailure, Metrics, RejectReason } from '../pipe/metrics.js';
+import { isJournalStream, journalDestination } from './journal.js';
 
 /** Log levels accepted by --log-level. */
 export const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 /**
- * The root logger: JSON lines to `fd` (1 = stdout; the stdio client logs to 2), pretty-printed
- * when that fd is a terminal.
+ * pino-pretty's stream, loaded on first use: only a terminal needs it, and a daemon under
+ * systemd or in a container never loads it (requiring it grows a fresh Node by about 10 MiB).
  */
-export function createLogger(level: LogLevel, fd: 1 | 2 = 1): Logger {
+function prettyStream(opts: PrettyOptions): DestinationStream {
+  const load = createRequire(import.meta.url)('pino-pretty') as (
+    o: PrettyOptions,
+  ) => DestinationStream;
+  return load(opts);
+}
+
+/** How log lines are written (--log-numeric-levels; the environment, for tests). */
+export interface LoggerOptions {
+  /** `"level":30` (pino's numbers) instead of `"level":"info"`. Default false. */
+  readonly numericLevels?: boolean;
+  /** Where JOURNAL_STREAM is read from. Default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
+  /** Whether `fd` is a terminal (pretty output). Default: asked of the fd itself. */
+  readonly tty?: boolean;
+}
+
+/**
+ * The root logger: JSON lines to `fd` (1 = stdout; the stdio client logs to 2), pretty-printed
+ * when that fd is a terminal. Levels are names (`"level":"warn"`) unless `opts.numericLevels`.
+ * When `fd` is systemd's journal stream, each line carries a `<N>` priority prefix (journal.ts).
+ */
+export function createLogger(level: LogLevel, fd: 1 | 2 = 1, opts: LoggerOptions = {}): Logger {
   const base = { level, base: { pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime };
-  const tty = (fd === 1 ? process.stdout : process.stderr).isTTY === true;
-  if (tty) return pino(base, pretty({ colorize: true, sync: true, destination: fd }));
-  return pino(base, pino.destination({ dest: fd, sync: true }));
+  const tty = opts.tty ?? (fd === 1 ? process.stdout : process.stderr).isTTY === true;
+  if (tty) return pino(base, prettyStream({ colorize: true, sync: true, destination: fd }));
+  const json =
+    opts.numericLevels === true
+      ? base
+      : { ...base, formatters: { level: (label: string) => ({ level: label }) } };
+  const dest = pino.destination({ dest: fd, sync: true });
+  if (!isJournalStream(fd, opts.env)) return pino(json, dest);
+  return pino(json, journalDestination(dest));
 }
 
 /**

@@ -1,10 +1,49 @@
 /**
  * Prometheus metrics (prom-client) on a private Registry — no global state, so tests can run
  * several daemons in one process. Names follow Prometheus conventions (`_total` counters, base
- * units in seconds and bytes).
+ * units in seconds and bytes). Node's own metrics keep their standard `process_*` and `nodejs_*`
+ * names, so stock dashboards work; cluster series exist only in cluster mode; every failure
+ * counter starts with a zero series per reason (prom-labels.ts).
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { HandshakeFailure, Metrics, RejectReason } from '../pipe/metrics.js';
+import {
+  CLOSE_RESULTS,
+  HANDSHAKE_FAILURES,
+  listed,
+  PACKET_FAILURES,
+  REJECT_REASONS,
+  REWRITE_KINDS,
+  ROUTE_REFUSALS,
+  TARGET_ERROR_CODES,
+} from './prom-labels.js';
+
+/** What cloakpipe_build_info reports, and whether cluster series exist. */
+export interface PromOptions {
+  /** Register the cloakpipe_cluster_* series (cluster mode only). Default false. */
+  readonly cluster?: boolean;
+  /** cloakpipe's version (package.json). Default 'unknown'. */
+  readonly version?: string;
+  /** The packet crypto engine (--crypto). Default 'unknown'. */
+  readonly crypto?: string;
+}
+
+/** The framing on the wire: spiped's 1060-byte packets (the only one so far). */
+export const FRAMING = 'spiped';
+
+/** The cluster-mode series. */
+interface ClusterSeries {
+  readonly nodes: Gauge;
+  readonly listeners: Gauge;
+  readonly rewrites: Counter<'kind'>;
+  readonly refusals: Counter<'reason'>;
+}
+
+/** A counter `c` with a series at 0 for each `values` under label `label`. */
+function zeroed<L extends string>(c: Counter<L>, label: L, values: readonly string[]): Counter<L> {
+  for (const v of values) c.inc({ [label]: v } as Partial<Record<L, string>>, 0);
+  return c;
+}
 
 /** Cluster-mode observations (nodes, listeners, rewrites, refusals). */
 export interface ClusterMetrics {
@@ -28,16 +67,30 @@ export class PromMetrics implements Metrics, ClusterMetrics {
   readonly #closed: Counter<'result'>;
   readonly #targetErr: Counter<'code'>;
   readonly #packetErr: Counter<'reason'>;
-  readonly #nodes: Gauge;
-  readonly #listeners: Gauge;
-  readonly #rewrites: Counter<'kind'>;
-  readonly #refusals: Counter<'reason'>;
+  readonly #cluster: ClusterSeries | null;
 
-  /** `labels` are added to every series (e.g. {mode: 'encrypt'}). */
-  constructor(labels: Record<string, string> = {}) {
+  /**
+   * `labels` are added to every series (e.g. {mode: 'encrypt'}); `opts` says what build_info
+   * reports and whether the cluster series exist. Never throws.
+   */
+  constructor(labels: Record<string, string> = {}, opts: PromOptions = {}) {
     const registers = [this.registry];
     this.registry.setDefaultLabels(labels);
-    collectDefaultMetrics({ register: this.registry, prefix: 'cloakpipe_' });
+    collectDefaultMetrics({ register: this.registry });
+    new Gauge({
+      name: 'cloakpipe_build_info',
+      help: 'Always 1; the labels say which cloakpipe, Node.js, crypto engine and wire framing run',
+      labelNames: ['version', 'node', 'crypto', 'framing'],
+      registers,
+    }).set(
+      {
+        version: opts.version ?? 'unknown',
+        node: process.versions.node,
+        crypto: opts.crypto ?? 'unknown',
+        framing: FRAMING,
+      },
+      1,
+    );
     this.#accepted = new Counter({
       name: 'cloakpipe_connections_accepted_total',
       help: 'Connections accepted on the listen address',
@@ -48,18 +101,26 @@ export class PromMetrics implements Metrics, ClusterMetrics {
       help: 'Tunnels currently established',
       registers,
     });
-    this.#rejected = new Counter({
-      name: 'cloakpipe_connections_rejected_total',
-      help: 'Connections turned away, by reason (limit, draining, accept-error)',
-      labelNames: ['reason'],
-      registers,
-    });
-    this.#hsFail = new Counter({
-      name: 'cloakpipe_handshake_failures_total',
-      help: 'Failed handshakes, by reason (EBADMAC wrong key, EBADDH, ENOPFS, ETIMEDOUT, ETRUNC, ESOCKET)',
-      labelNames: ['reason'],
-      registers,
-    });
+    this.#rejected = zeroed(
+      new Counter({
+        name: 'cloakpipe_connections_rejected_total',
+        help: `Connections turned away, by reason ${listed(REJECT_REASONS)}`,
+        labelNames: ['reason'],
+        registers,
+      }),
+      'reason',
+      REJECT_REASONS,
+    );
+    this.#hsFail = zeroed(
+      new Counter({
+        name: 'cloakpipe_handshake_failures_total',
+        help: `Failed handshakes, by reason ${listed(HANDSHAKE_FAILURES)}; EBADMAC is a wrong key`,
+        labelNames: ['reason'],
+        registers,
+      }),
+      'reason',
+      HANDSHAKE_FAILURES,
+    );
     this.#hsTime = new Histogram({
       name: 'cloakpipe_handshake_duration_seconds',
       help: 'Accept to established (connect + handshake)',
@@ -80,46 +141,69 @@ export class PromMetrics implements Metrics, ClusterMetrics {
       buckets: [0.01, 0.1, 1, 10, 60, 600, 3600, 86400],
       registers,
     });
-    this.#closed = new Counter({
-      name: 'cloakpipe_connections_closed_total',
-      help: 'Established tunnels that ended, by result (ok, error)',
-      labelNames: ['result'],
-      registers,
-    });
-    this.#targetErr = new Counter({
-      name: 'cloakpipe_target_connect_errors_total',
-      help: 'Failed connections to the target, by error code',
-      labelNames: ['code'],
-      registers,
-    });
-    this.#packetErr = new Counter({
-      name: 'cloakpipe_packets_rejected_total',
-      help: 'Connections dropped for a bad packet (EBADPACKET, EBADLEN) or a truncated stream (ETRUNC)',
-      labelNames: ['reason'],
-      registers,
-    });
-    this.#nodes = new Gauge({
-      name: 'cloakpipe_cluster_nodes',
-      help: 'Cluster nodes known (cluster mode)',
-      registers,
-    });
-    this.#listeners = new Gauge({
-      name: 'cloakpipe_cluster_listeners',
-      help: 'Local node listeners open (cluster mode, -e)',
-      registers,
-    });
-    this.#rewrites = new Counter({
-      name: 'cloakpipe_cluster_rewrites_total',
-      help: 'Replies rewritten, by kind (moved, ask, slots, shards, nodes, replicas)',
-      labelNames: ['kind'],
-      registers,
-    });
-    this.#refusals = new Counter({
-      name: 'cloakpipe_cluster_route_refusals_total',
-      help: 'Route requests refused by -d (not a cluster member, bad header)',
-      labelNames: ['reason'],
-      registers,
-    });
+    this.#closed = zeroed(
+      new Counter({
+        name: 'cloakpipe_connections_closed_total',
+        help: `Established tunnels that ended, by result ${listed(CLOSE_RESULTS)}`,
+        labelNames: ['result'],
+        registers,
+      }),
+      'result',
+      CLOSE_RESULTS,
+    );
+    this.#targetErr = zeroed(
+      new Counter({
+        name: 'cloakpipe_target_connect_errors_total',
+        help: `Failed connections to the target, by error code ${listed(TARGET_ERROR_CODES)} or any other errno`,
+        labelNames: ['code'],
+        registers,
+      }),
+      'code',
+      TARGET_ERROR_CODES,
+    );
+    this.#packetErr = zeroed(
+      new Counter({
+        name: 'cloakpipe_packets_rejected_total',
+        help: `Connections dropped for a bad packet or a truncated stream, by reason ${listed(PACKET_FAILURES)}`,
+        labelNames: ['reason'],
+        registers,
+      }),
+      'reason',
+      PACKET_FAILURES,
+    );
+    this.#cluster = opts.cluster === true ? PromMetrics.#clusterSeries(registers) : null;
+  }
+
+  /** The cloakpipe_cluster_* series, registered only in cluster mode. */
+  static #clusterSeries(registers: Registry[]): ClusterSeries {
+    return {
+      nodes: new Gauge({
+        name: 'cloakpipe_cluster_nodes',
+        help: 'Cluster nodes known (cluster mode)',
+        registers,
+      }),
+      listeners: new Gauge({
+        name: 'cloakpipe_cluster_listeners',
+        help: 'Local node listeners open (cluster mode, -e)',
+        registers,
+      }),
+      rewrites: new Counter({
+        name: 'cloakpipe_cluster_rewrites_total',
+        help: `Replies rewritten, by kind ${listed(REWRITE_KINDS)}`,
+        labelNames: ['kind'],
+        registers,
+      }),
+      refusals: zeroed(
+        new Counter({
+          name: 'cloakpipe_cluster_route_refusals_total',
+          help: `Route requests refused by -d, by reason ${listed(ROUTE_REFUSALS)}: the address is not a cluster node`,
+          labelNames: ['reason'],
+          registers,
+        }),
+        'reason',
+        ROUTE_REFUSALS,
+      ),
+    };
   }
 
   connectionAccepted(): void {
@@ -152,15 +236,15 @@ export class PromMetrics implements Metrics, ClusterMetrics {
     this.#packetErr.inc({ reason });
   }
   nodesKnown(n: number): void {
-    this.#nodes.set(n);
+    this.#cluster?.nodes.set(n);
   }
   listenersOpen(n: number): void {
-    this.#listeners.set(n);
+    this.#cluster?.listeners.set(n);
   }
   rewrite(kind: string): void {
-    this.#rewrites.inc({ kind });
+    this.#cluster?.rewrites.inc({ kind });
   }
   routeRefused(reason: string): void {
-    this.#refusals.inc({ reason });
+    this.#cluster?.refusals.inc({ reason });
   }
 }
