@@ -7,8 +7,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { keyFingerprint } from '../../src/daemon/fingerprint.js';
-import { startEnd, stopAll } from '../helpers/procs.js';
-import { echoServer, tempDir } from '../helpers/targets.js';
+import { echoServer } from '../helpers/targets.js';
+import { startEnd } from '../support/ends.js';
+import { stopAll } from '../support/procs.js';
+import { tempDir } from '../support/system.js';
 
 after(stopAll);
 const dir = tempDir();

@@ -8,8 +8,11 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { ROOT, startCloakpipe, stopAll } from '../helpers/procs.js';
-import { echoServer, freePort, tempDir } from '../helpers/targets.js';
+import { echoServer } from '../helpers/targets.js';
+import { ROOT, startCloakpipe } from '../support/ends.js';
+import { freePort } from '../support/net.js';
+import { stopAll } from '../support/procs.js';
+import { tempDir } from '../support/system.js';
 
 after(stopAll);
 const MANIFEST = join(ROOT, 'contrib', 'kubernetes', 'redis-cloakpipe-sidecar.yaml');

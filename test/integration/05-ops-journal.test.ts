@@ -10,9 +10,11 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { requireBinary } from '../helpers/bins.js';
-import { BIN, stopAll } from '../helpers/procs.js';
-import { echoServer, tempDir } from '../helpers/targets.js';
+import { echoServer } from '../helpers/targets.js';
+import { requireBinary } from '../support/bins.js';
+import { BIN } from '../support/ends.js';
+import { stopAll } from '../support/procs.js';
+import { tempDir } from '../support/system.js';
 
 after(stopAll);
 

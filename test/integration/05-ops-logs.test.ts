@@ -8,8 +8,10 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, fstatSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { BIN, startEnd, stopAll } from '../helpers/procs.js';
-import { echoServer, tempDir } from '../helpers/targets.js';
+import { echoServer } from '../helpers/targets.js';
+import { BIN, startEnd } from '../support/ends.js';
+import { stopAll } from '../support/procs.js';
+import { tempDir } from '../support/system.js';
 
 after(stopAll);
 const dir = tempDir();

@@ -6,8 +6,11 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
-import { ROOT, startEnd, stopAll } from '../helpers/procs.js';
-import { echoServer, freePort, tempDir } from '../helpers/targets.js';
+import { echoServer } from '../helpers/targets.js';
+import { ROOT, startEnd } from '../support/ends.js';
+import { freePort } from '../support/net.js';
+import { stopAll } from '../support/procs.js';
+import { tempDir } from '../support/system.js';
 
 after(stopAll);
 

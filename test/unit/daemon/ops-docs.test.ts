@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { BIN, ROOT } from '../../helpers/procs.js';
+import { BIN, ROOT } from '../../support/ends.js';
 
 const read = (...p: string[]): string => readFileSync(join(ROOT, ...p), 'utf8');
 

@@ -8,9 +8,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { keyFingerprint } from '../../../src/daemon/fingerprint.js';
-import { requireBinary } from '../../helpers/bins.js';
-import { ROOT } from '../../helpers/procs.js';
-import { tempDir } from '../../helpers/targets.js';
+import { requireBinary } from '../../support/bins.js';
+import { ROOT } from '../../support/ends.js';
+import { tempDir } from '../../support/system.js';
 
 const RECIPE =
   '{ printf \'cloakpipe-key-fingerprint-v1:\'; sha256sum < "$1" | cut -c1-64 | xxd -r -p; } | sha256sum | cut -c1-16';

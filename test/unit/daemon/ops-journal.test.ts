@@ -6,8 +6,8 @@ import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { isJournalStream, JOURNAL_PRIORITY, journalPrefix } from '../../../src/daemon/journal.js';
-import { ROOT } from '../../helpers/procs.js';
-import { tempDir } from '../../helpers/targets.js';
+import { ROOT } from '../../support/ends.js';
+import { tempDir } from '../../support/system.js';
 
 test('journalPrefix: each pino level, as a name or a number, maps to its syslog priority', () => {
   const want: [string, number, string][] = [

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { PromMetrics } from '../../../src/daemon/prom.js';
-import { ROOT } from '../../helpers/procs.js';
+import { ROOT } from '../../support/ends.js';
 
 async function scrape(cluster: boolean): Promise<string> {
   const p = new PromMetrics({ mode: 'decrypt' }, { cluster, version: '1.2.3', crypto: 'noble' });
