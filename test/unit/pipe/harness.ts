@@ -258,5 +258,6 @@ export function readExactly(r: Duplex, n: number): Promise<Buffer> {
     const onEnd = (): void => reject(new Error(`stream ended after ${have} of ${n} bytes`));
     r.on('data', onData);
     r.on('end', onEnd);
+    r.resume();
   });
 }
