@@ -86,9 +86,14 @@ export class RouteLineReader {
   }
 }
 
+/** ROUTE_MAGIC as a regular-expression source (its '/' escaped). */
+const MAGIC_RE = ROUTE_MAGIC.replace(/[/.*+?^${}()|[\]\\]/g, '\\$&');
+const REQUEST_LINE = new RegExp(`^${MAGIC_RE}ROUTE (\\S{1,255}) ([0-9]{1,5})$`);
+const OK_LINE = new RegExp(`^${MAGIC_RE}OK (\\S{1,255}) ([0-9]{1,5})$`);
+
 /** Parse a request line; null if malformed. */
 export function parseRouteRequest(line: string): Route | null {
-  const m = /^CLOAKPIPE\/1 ROUTE (\S{1,255}) ([0-9]{1,5})$/.exec(line);
+  const m = REQUEST_LINE.exec(line);
   if (!m) return null;
   const port = Number(m[2]);
   // Port 0 only with SEED_HOST: "the seed itself".
@@ -98,8 +103,102 @@ export function parseRouteRequest(line: string): Route | null {
 
 /** Parse a reply line: a Route = OK (the address dialled), a string = refused, undefined = malformed. */
 export function parseRouteReply(line: string): Route | string | undefined {
-  const ok = /^CLOAKPIPE\/1 OK (\S{1,255}) ([0-9]{1,5})$/.exec(line);
+  const ok = OK_LINE.exec(line);
   if (ok) return { host: ok[1]!, port: Number(ok[2]) };
   if (line.startsWith(`${ROUTE_MAGIC}REFUSED `)) return line.slice(`${ROUTE_MAGIC}REFUSED `.length);
   return undefined;
+}
+
+/** How a route exchange ended. */
+export type RouteOutcome =
+  /** Server: the node the client asked for. Client: the address the -d end dialled. */
+  | { readonly kind: 'routed'; readonly route: Route }
+  /**
+   * Client: the -d end refused (or answered something malformed), with its reason. Server: the
+   * request line was malformed; the step's `send` holds the refusal to send before closing.
+   */
+  | { readonly kind: 'refused'; readonly reason: string }
+  /** The peer is not in cluster mode: `head` is its first bytes, printable, for the log. */
+  | { readonly kind: 'foreign'; readonly head: string };
+
+/** What one RouteExchange.push() produced. */
+export interface RouteStep {
+  /** Plaintext lines to send to the peer now, in order (the caller seals them). */
+  readonly send: Buffer[];
+  /** Set once the exchange is over. */
+  readonly done: RouteOutcome | null;
+  /** Bytes after the line that ended the exchange (the first Redis bytes); empty until done. */
+  readonly rest: Buffer;
+}
+
+/** Which end of the exchange: the -e end asks for `route`; the -d end answers. */
+export type RouteSide =
+  { readonly role: 'client'; readonly route: Route } | { readonly role: 'server' };
+
+const NOTHING = Buffer.alloc(0);
+
+/**
+ * The route exchange as a pure state machine over the plaintext that follows the handshake,
+ * shaped like Handshake: the caller sends what `start()` and `push()` return (sealed) and feeds in
+ * what it opens. No sockets, no timers; never throws on peer input.
+ *
+ *   client (-e)                                server (-d)
+ *   start(): the ROUTE line                    start(): nothing
+ *   push(): reads the OK / REFUSED answer      push(): reads the ROUTE line → routed (dial it)
+ *                                              answer(dialled | reason): the OK / REFUSED line
+ *
+ * A peer whose first bytes cannot be a route line is reported as 'foreign' at once.
+ */
+export class RouteExchange {
+  readonly #side: RouteSide;
+  readonly #reader = new RouteLineReader();
+  #finished = false;
+
+  /** Checks `side`; throws TypeError on a bad client route (a programming error). */
+  constructor(side: RouteSide) {
+    if (side.role === 'client') encodeRouteRequest(side.route);
+    this.#side = side;
+  }
+
+  /** The lines to send first: the client's request; nothing on the server. */
+  start(): Buffer[] {
+    return this.#side.role === 'client' ? [encodeRouteRequest(this.#side.route)] : [];
+  }
+
+  /** True once push() has reported an outcome. */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /**
+   * Feed plaintext from the peer. Returns `done` once the peer's line is complete (or cannot be
+   * one), with the bytes after it in `rest`. Never throws on peer input; throws Error when fed
+   * after it finished.
+   */
+  push(chunk: Buffer): RouteStep {
+    if (this.#finished) throw new Error('route exchange already finished');
+    const r = this.#reader.push(chunk);
+    if (r.kind === 'more') return { send: [], done: null, rest: NOTHING };
+    this.#finished = true;
+    if (r.kind === 'foreign') return { send: [], done: r, rest: NOTHING };
+    if (this.#side.role === 'server') {
+      const route = parseRouteRequest(r.line);
+      if (route === null) {
+        const reason = 'malformed route line';
+        return { send: [this.answer(reason)], done: { kind: 'refused', reason }, rest: r.rest };
+      }
+      return { send: [], done: { kind: 'routed', route }, rest: r.rest };
+    }
+    const answer = parseRouteReply(r.line);
+    const done: RouteOutcome =
+      typeof answer === 'object'
+        ? { kind: 'routed', route: answer }
+        : { kind: 'refused', reason: answer ?? 'malformed answer' };
+    return { send: [], done, rest: r.rest };
+  }
+
+  /** Server: the answer to send once the route was dialled (its address) or refused (a reason). */
+  answer(result: Route | string): Buffer {
+    return encodeRouteReply(result);
+  }
 }
