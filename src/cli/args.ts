@@ -3,7 +3,7 @@
  * long aliases, cloakpipe's own options, and CLOAKPIPE_* environment variables as a second
  * source. `--help` and the man page are generated from this spec.
  */
-import yargs, { type Argv } from 'yargs';
+import yargs, { type Argv, type InferredOptionTypes } from 'yargs';
 import { ENGINE_NAMES } from '../crypto/engine.js';
 import { LOG_LEVELS } from '../daemon/observe.js';
 
@@ -225,43 +225,13 @@ export const TUNNEL_OPTIONS = {
   },
 } as const;
 
-/** Parsed tunnel arguments (before validation into a DaemonConfig). */
-export interface TunnelArgs {
-  e?: boolean;
-  d?: boolean;
-  s?: string;
-  t?: string;
+/**
+ * Parsed tunnel arguments, as yargs infers them from TUNNEL_OPTIONS (before buildConfig checks
+ * them). Only -k is widened: it may be repeated on -d.
+ */
+export type TunnelArgs = Omit<InferredOptionTypes<typeof TUNNEL_OPTIONS>, 'k'> & {
   k?: string | string[];
-  b?: string;
-  D?: boolean;
-  F?: boolean;
-  f?: boolean;
-  g?: boolean;
-  j?: boolean;
-  n: number;
-  o: number;
-  p?: string;
-  r?: number;
-  R?: boolean;
-  u?: string;
-  syslog?: boolean;
-  'log-level': string;
-  crypto: string;
-  'shutdown-timeout': number;
-  'dh-pool': number;
-  'idle-timeout': number;
-  'half-close-timeout': number;
-  'max-conn-lifetime': number;
-  'keepalive-delay': number;
-  metrics?: string;
-  'ready-probe'?: boolean;
-  cluster?: boolean;
-  'cluster-ports'?: string;
-  'advertise-host'?: string;
-  'cluster-refresh': number;
-  'cluster-auth'?: string;
-  workers: number;
-}
+};
 
 /** The long option names that CLOAKPIPE_* environment variables may set. */
 export function envOptionNames(): string[] {
@@ -290,93 +260,6 @@ export function dropUnknownEnv(env: NodeJS.ProcessEnv): string[] {
     }
   }
   return dropped;
-}
-
-/** A usage error: print it with the usage text on stderr and exit 1. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
-function nonNegative(name: string, v: number, integer: boolean): void {
-  if (!Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v)))
-    throw new UsageError(
-      `${name} must be a non-negative ${integer ? 'integer' : 'number'}, got ${v}`,
-    );
-}
-
-/** `A-B` → {from, to}, or null when malformed. */
-export function parsePortRange(text: string): { from: number; to: number } | null {
-  const m = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(text);
-  if (!m) return null;
-  const from = Number(m[1]);
-  const to = Number(m[2]);
-  return from >= 1 && from <= to && to <= 65535 ? { from, to } : null;
-}
-
-/** Cross-flag rules yargs cannot express alone (spiped main.c's sanity checks). */
-export function checkTunnelArgs(a: TunnelArgs): true {
-  if (a.e && a.d) throw new UsageError('-e and -d are mutually exclusive');
-  if (!a.e && !a.d) throw new UsageError('exactly one of -e (encrypt) or -d (decrypt) is required');
-  if (a.f && a.g)
-    throw new UsageError(
-      '-f (no forward secrecy) and -g (require forward secrecy) are mutually exclusive',
-    );
-  if (a.R && a.r !== undefined) throw new UsageError('-r and -R are mutually exclusive');
-  for (const [flag, name] of [
-    ['s', 'source'],
-    ['t', 'target'],
-    ['k', 'key'],
-  ] as const)
-    if (a[flag] === undefined || a[flag] === '') throw new UsageError(`missing -${flag} <${name}>`);
-  const keys = ([] as string[]).concat(a.k ?? []);
-  if (a.e && keys.length > 1)
-    throw new UsageError(
-      '-e takes exactly one -k key file (several keys are for -d, during rotation)',
-    );
-  for (const flag of ['s', 't', 'b', 'p', 'u'] as const)
-    if (Array.isArray(a[flag])) throw new UsageError(`-${flag} given more than once`);
-  nonNegative('-n', a.n, true);
-  nonNegative('-o', a.o, false);
-  if (a.o === 0) throw new UsageError('-o must be greater than 0');
-  nonNegative('-r', a.r ?? 60, true);
-  if (a.r === 0) throw new UsageError('-r must be at least 1 (use -R to never re-resolve)');
-  nonNegative('--shutdown-timeout', a['shutdown-timeout'], false);
-  nonNegative('--dh-pool', a['dh-pool'], true);
-  if (!a.cluster && (a['cluster-ports'] !== undefined || a['advertise-host'] !== undefined))
-    throw new UsageError('--cluster-ports and --advertise-host need --cluster');
-  if (a.cluster && a.d && (a['cluster-ports'] !== undefined || a['advertise-host'] !== undefined))
-    throw new UsageError('--cluster-ports and --advertise-host are for the -e end');
-  if (a['cluster-auth'] !== undefined && !(a.cluster && a.d))
-    throw new UsageError('--cluster-auth is for the -d end in --cluster mode');
-  if (a['cluster-auth'] === '-')
-    throw new UsageError('--cluster-auth needs a file (standard input is for -k -)');
-  if (a['cluster-ports'] !== undefined && parsePortRange(a['cluster-ports']) === null)
-    throw new UsageError(
-      `--cluster-ports ${a['cluster-ports']}: expected A-B with 1 ≤ A ≤ B ≤ 65535`,
-    );
-  nonNegative('--workers', a.workers, true);
-  if (a.workers < 1) throw new UsageError('--workers must be at least 1');
-  if (a.workers > 1 && (a.cluster || a.metrics !== undefined || keys.includes('-')))
-    throw new UsageError(
-      '--workers above 1 cannot be combined with --cluster, --metrics or -k - (each worker would keep its own node ports, metrics and stdin)',
-    );
-  if (a['ready-probe'] && a.metrics === undefined)
-    throw new UsageError('--ready-probe needs --metrics');
-  for (const f of [
-    'idle-timeout',
-    'half-close-timeout',
-    'max-conn-lifetime',
-    'keepalive-delay',
-  ] as const)
-    nonNegative(`--${f}`, a[f], false);
-  if (a.syslog)
-    throw new UsageError(
-      '--syslog is not supported: cloakpipe writes JSON log lines to stdout; under systemd they go to the journal (journalctl -u cloakpipe@NAME), elsewhere pipe them to logger(1)',
-    );
-  return true;
 }
 
 /** The yargs parser for `argv` (without node and script), exit and output left to the caller. */

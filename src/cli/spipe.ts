@@ -12,12 +12,11 @@ import { KeyFileError, loadKeyFile } from '../crypto/keyfile.js';
 import { zeroize } from '../crypto/bytes.js';
 import { generateEphemeralKey } from '../crypto/dh.js';
 import { createLogger, type LogLevel, LOG_LEVELS } from '../daemon/observe.js';
-import { AddressError, parseAddress } from '../pipe/address.js';
+import { AddressError, parseAddress, parseBindAddress } from '../pipe/address.js';
 import { Tunnel } from '../pipe/connection.js';
 import { dial } from '../pipe/dial.js';
 import { nilMetrics } from '../pipe/metrics.js';
 import { resolveAddress } from '../pipe/resolver.js';
-import { parseBind } from './bind.js';
 
 interface SpipeArgs {
   t?: string;
@@ -93,7 +92,7 @@ export async function spipe(argv: string[]): Promise<number> {
   let bind: { address: string; port: number } | null = null;
   let endpoints: Awaited<ReturnType<typeof resolveAddress>>;
   try {
-    bind = a.b === undefined ? null : parseBind(a.b);
+    bind = a.b === undefined ? null : parseBindAddress(a.b);
     endpoints = await resolveAddress(parseAddress(a.t));
   } catch (err) {
     return fail((err as Error).message, err instanceof AddressError);
