@@ -233,37 +233,11 @@ export type TunnelArgs = Omit<InferredOptionTypes<typeof TUNNEL_OPTIONS>, 'k'> &
   k?: string | string[];
 };
 
-/** The long option names that CLOAKPIPE_* environment variables may set. */
-export function envOptionNames(): string[] {
-  const names: string[] = ['version'];
-  for (const [flag, spec] of Object.entries(TUNNEL_OPTIONS))
-    names.push('alias' in spec ? (spec as { alias: string }).alias : flag);
-  return names;
-}
-
 /**
- * Remove CLOAKPIPE_* variables that name no option from `env` (Kubernetes injects
- * CLOAKPIPE_PORT and friends for a Service called cloakpipe) and return their names, so the
- * caller can warn instead of failing. An empty CLOAKPIPE_METRICS means "off" and is removed too.
+ * The yargs parser for `argv` (without node and script), with `env` (option values by long name,
+ * from readEnv) below the command line; exit and output are left to the caller.
  */
-export function dropUnknownEnv(env: NodeJS.ProcessEnv): string[] {
-  const known = new Set(
-    envOptionNames().map((n) => `CLOAKPIPE_${n.toUpperCase().replace(/-/g, '_')}`),
-  );
-  const dropped: string[] = [];
-  for (const k of Object.keys(env)) {
-    if (!k.startsWith('CLOAKPIPE_')) continue;
-    if (k === 'CLOAKPIPE_METRICS' && env[k] === '') delete env[k];
-    else if (!known.has(k)) {
-      dropped.push(k);
-      delete env[k];
-    }
-  }
-  return dropped;
-}
-
-/** The yargs parser for `argv` (without node and script), exit and output left to the caller. */
-export function buildParser(argv: string[]): Argv {
+export function buildParser(argv: string[], env: Readonly<Record<string, unknown>> = {}): Argv {
   return yargs(argv)
     .scriptName('cloakpipe')
     .usage(
@@ -275,7 +249,7 @@ export function buildParser(argv: string[]): Argv {
         '  cloakpipe -v',
     )
     .parserConfiguration({ 'boolean-negation': false, 'strip-aliased': false })
-    .env('CLOAKPIPE')
+    .config(env)
     .options(TUNNEL_OPTIONS)
     .version(false)
     .option('v', { type: 'boolean', alias: 'version', describe: 'Print the version and exit' })

@@ -5,8 +5,9 @@
  * exit code in exactly one place, exitCode().
  */
 import { KeyFileError } from '../crypto/keyfile.js';
-import { buildParser, dropUnknownEnv, type TunnelArgs, VERSION } from './args.js';
+import { buildParser, type TunnelArgs, VERSION } from './args.js';
 import { buildConfig } from './config.js';
+import { readEnv } from './env.js';
 import { StartError, UsageError } from './errors.js';
 import { keygen } from './keygen.js';
 import { run } from './run.js';
@@ -17,10 +18,11 @@ type Parsed = { readonly args: TunnelArgs } | { readonly exit: number };
 
 /** Parse `argv` with yargs (CLOAKPIPE_* as a second source). Throws UsageError. */
 async function parse(argv: string[]): Promise<Parsed> {
-  for (const name of dropUnknownEnv(process.env))
+  const env = readEnv(process.env);
+  for (const name of env.ignored)
     process.stderr.write(`cloakpipe: ignoring environment variable ${name}: it names no option\n`);
   let failed: string | null = null;
-  const parser = buildParser(argv)
+  const parser = buildParser(argv, env.values)
     .exitProcess(false)
     .fail((msg: string | null, err: Error | null) => {
       failed = msg ?? err?.message ?? 'invalid arguments';

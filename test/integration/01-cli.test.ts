@@ -192,6 +192,14 @@ test('environment variables are a second source (CLOAKPIPE_*), the command line 
   await r.proc.stop();
 });
 
+test('variables named CLOAKPIPE or CLOAKPIPEX (no underscore) are not read', async () => {
+  const { proc } = await startCloakpipe(['-e', ...base], {
+    env: { CLOAKPIPE: 'x', CLOAKPIPEX: 'y' },
+  });
+  await proc.stop();
+  assert.ok(!/CLOAKPIPEX?\b|Unknown argument/.test(proc.output()), proc.output());
+});
+
 test('listening on an address in use exits 1 with the reason', async () => {
   const { proc, address } = await startCloakpipe(['-e', ...base]);
   const r = await runCloakpipe([
