@@ -4,6 +4,7 @@
  * source. `--help` and the man page are generated from this spec.
  */
 import yargs, { type Argv, type InferredOptionTypes } from 'yargs';
+import { Parser } from 'yargs/helpers';
 import { ENGINE_NAMES } from '../crypto/engine.js';
 import { LOG_LEVELS } from '../daemon/observe.js';
 
@@ -233,6 +234,31 @@ export type TunnelArgs = Omit<InferredOptionTypes<typeof TUNNEL_OPTIONS>, 'k'> &
   k?: string | string[];
 };
 
+/** PARSER_CONFIG: how buildParser reads the command line (shared with badNumberFlag). */
+const PARSER_CONFIG = { 'boolean-negation': false, 'strip-aliased': false } as const;
+
+/**
+ * The first number option given on the command line as something that is not a number, as
+ * `-n abc: not a number` (yargs itself only reports NaN), or null. `a` is the parsed result.
+ */
+export function badNumberFlag(argv: string[], a: Readonly<Record<string, unknown>>): string | null {
+  const entries = Object.entries(TUNNEL_OPTIONS);
+  const bad = entries.filter(([k, spec]) => spec.type === 'number' && Number.isNaN(a[k]));
+  if (bad.length === 0) return null;
+  const raw = Parser(argv, {
+    string: bad.map(([k]) => k),
+    boolean: entries.filter(([, spec]) => spec.type === 'boolean').map(([k]) => k),
+    alias: Object.fromEntries(
+      entries.flatMap(([k, spec]) => ('alias' in spec ? [[k, spec.alias]] : [])),
+    ),
+    configuration: PARSER_CONFIG,
+  });
+  const [key] = bad[0]!;
+  const given: unknown = raw[key];
+  const text: unknown = Array.isArray(given) ? given.at(-1) : given;
+  return `${key.length === 1 ? '-' : '--'}${key} ${String(text)}: not a number`;
+}
+
 /**
  * The yargs parser for `argv` (without node and script), with `env` (option values by long name,
  * from readEnv) below the command line; exit and output are left to the caller.
@@ -248,7 +274,7 @@ export function buildParser(argv: string[], env: Readonly<Record<string, unknown
         '  cloakpipe spipe -t <target> -k <key file> [-f | -g] [-o <timeout s>]   (stdio client)\n' +
         '  cloakpipe -v',
     )
-    .parserConfiguration({ 'boolean-negation': false, 'strip-aliased': false })
+    .parserConfiguration(PARSER_CONFIG)
     .config(env)
     .options(TUNNEL_OPTIONS)
     .version(false)
@@ -258,8 +284,8 @@ export function buildParser(argv: string[], env: Readonly<Record<string, unknown
     .strict()
     .wrap(Math.min(110, process.stdout.columns || 100))
     .epilogue(
-      'Environment: every long option may also be set as CLOAKPIPE_<NAME> (e.g. CLOAKPIPE_MAX_CONNS=200);\n' +
-        'the command line wins. Exit status: 0 on a clean shutdown, 1 on a usage or start-up error or when\n' +
+      'Environment: every long option may also be set as CLOAKPIPE_<NAME> (e.g. CLOAKPIPE_MAX_CONNS=200;\n' +
+        'booleans take 1/0, true/false, yes/no or on/off); the command line wins. Exit status: 0 on a clean shutdown, 1 on a usage or start-up error or when\n' +
         '--shutdown-timeout cut connections. See cloakpipe(1) and the README.',
     );
 }

@@ -5,7 +5,7 @@
  * exit code in exactly one place, exitCode().
  */
 import { KeyFileError } from '../crypto/keyfile.js';
-import { buildParser, type TunnelArgs, VERSION } from './args.js';
+import { badNumberFlag, buildParser, type TunnelArgs, VERSION } from './args.js';
 import { buildConfig } from './config.js';
 import { readEnv } from './env.js';
 import { StartError, UsageError } from './errors.js';
@@ -34,6 +34,8 @@ async function parse(argv: string[]): Promise<Parsed> {
     throw new UsageError((err as Error).message);
   }
   if (failed !== null) throw new UsageError(failed);
+  const badNumber = badNumberFlag(argv, a);
+  if (badNumber !== null) throw new UsageError(badNumber);
   if (a.help) return { exit: 0 };
   if (a.v) {
     process.stdout.write(`cloakpipe ${VERSION}\n`);

@@ -200,6 +200,38 @@ test('variables named CLOAKPIPE or CLOAKPIPEX (no underscore) are not read', asy
   assert.ok(!/CLOAKPIPEX?\b|Unknown argument/.test(proc.output()), proc.output());
 });
 
+test('boolean variables take 1/yes/on: CLOAKPIPE_ENCRYPT=1 and CLOAKPIPE_REQUIRE_PFS=on turn -e and -g on', async () => {
+  const { proc } = await startCloakpipe(base, {
+    env: { CLOAKPIPE_ENCRYPT: '1', CLOAKPIPE_REQUIRE_PFS: 'on' },
+  });
+  await proc.waitFor(/"mode":"encrypt".*"pfs":"required"/);
+  await proc.stop();
+});
+
+describe('a value that does not fit its option is a usage error naming where it came from', () => {
+  const cases: [string, string[], NodeJS.ProcessEnv, string][] = [
+    [
+      'a boolean variable',
+      base,
+      { CLOAKPIPE_ENCRYPT: 'maybe' },
+      'CLOAKPIPE_ENCRYPT=maybe: expected 1/0, true/false, yes/no or on/off',
+    ],
+    [
+      'a number variable',
+      ['-e', ...base],
+      { CLOAKPIPE_MAX_CONNS: 'lots' },
+      'CLOAKPIPE_MAX_CONNS=lots: not a number',
+    ],
+    ['a number flag', ['-e', ...base, '-n', 'abc'], {}, '-n abc: not a number'],
+  ];
+  for (const [name, args, env, message] of cases)
+    test(name, async () => {
+      const r = await runCloakpipe(args, { env });
+      assert.equal(r.code, 1, r.output);
+      assert.equal(r.stderr.split('\n')[0], `cloakpipe: ${message}`);
+    });
+});
+
 test('listening on an address in use exits 1 with the reason', async () => {
   const { proc, address } = await startCloakpipe(['-e', ...base]);
   const r = await runCloakpipe([
