@@ -11,6 +11,7 @@ import { readEnv } from './env.js';
 import { StartError, UsageError } from './errors.js';
 import { keygen } from './keygen.js';
 import { run } from './run.js';
+import { withSuggestion } from './suggest.js';
 import { spipe } from './spipe.js';
 
 /** What the command line asked for: a tunnel, or --help / -v (already answered). */
@@ -33,7 +34,7 @@ async function parse(argv: string[]): Promise<Parsed> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  if (failed !== null) throw new UsageError(failed);
+  if (failed !== null) throw new UsageError(withSuggestion(failed, argv));
   const badNumber = badNumberFlag(argv, a);
   if (badNumber !== null) throw new UsageError(badNumber);
   if (a.help) return { exit: 0 };

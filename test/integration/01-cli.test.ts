@@ -28,7 +28,12 @@ describe('usage errors exit 1 with the usage text', () => {
     ['two keys on -e', ['-e', ...base, '-k', key], /-e takes exactly one -k/],
     ['negative -n', ['-e', ...base, '-n', '-1'], /-n must be a non-negative integer/],
     ['zero -o', ['-e', ...base, '-o', '0'], /-o must be greater than 0/],
-    ['unknown flag', ['-e', ...base, '--bogus'], /Unknown argument: bogus/],
+    ['unknown flag', ['-e', ...base, '--bogus'], /^cloakpipe: unknown option --bogus\n/],
+    [
+      'mistyped flag',
+      ['-e', ...base, '--shutdown-timout', '5'],
+      /^cloakpipe: unknown option --shutdown-timout \(did you mean --shutdown-timeout\?\)\n/,
+    ],
     [
       'bad source address',
       ['-e', '-s', 'nonsense', '-t', '[127.0.0.1]:9', '-k', key],
