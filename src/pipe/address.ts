@@ -38,6 +38,22 @@ export class AddressError extends Error {
   }
 }
 
+/** `scheme://` at the start: someone wrote a URL (redis://, tcp://, unix://). */
+const URL_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+
+/** The reason for a URL given as an address, with the address it most likely meant. */
+function notAUrl(input: string): string {
+  let meant = 'host:port';
+  try {
+    const u = new URL(input);
+    if (u.host === '' && u.pathname.startsWith('/')) meant = u.pathname;
+    else if (u.hostname !== '' && u.port !== '') meant = `${u.hostname}:${u.port}`;
+  } catch {
+    // not even a valid URL: keep the generic form
+  }
+  return `addresses are host:port, not URLs (write ${meant})`;
+}
+
 function parsePort(input: string, text: string, listen: boolean): number {
   if (!/^[0-9]{1,5}$/.test(text)) throw new AddressError(input, `port '${text}' is not a number`);
   const port = Number(text);
@@ -53,6 +69,9 @@ function parsePort(input: string, text: string, listen: boolean): number {
  */
 export function parseAddress(input: string, listen = false): Address {
   if (input.length === 0) throw new AddressError(input, 'empty');
+  // A URL may carry a password (redis://user:secret@host): never echo it.
+  if (URL_SCHEME.test(input))
+    throw new AddressError(input.replace(/\/\/[^/@]*@/, '//***@'), notAUrl(input));
   if (input.startsWith('/')) return { kind: 'unix', path: input };
   const fdm = /^fd:([0-9]+)$/.exec(input);
   if (fdm) {

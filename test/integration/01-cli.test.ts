@@ -45,6 +45,11 @@ describe('usage errors exit 1 with the usage text', () => {
       /must be written in brackets/,
     ],
     [
+      'a redis:// URL as -t',
+      ['-e', '-s', '[127.0.0.1]:0', '-t', 'redis://10.0.0.5:6379', '-k', key],
+      /^cloakpipe: bad address 'redis:\/\/10\.0\.0\.5:6379': addresses are host:port, not URLs \(write 10\.0\.0\.5:6379\)/,
+    ],
+    [
       'port out of range',
       ['-e', '-s', '[127.0.0.1]:0', '-t', '[127.0.0.1]:70000', '-k', key],
       /out of range/,

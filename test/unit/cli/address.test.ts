@@ -121,3 +121,26 @@ describe('parseMetricsAddress (--metrics)', () => {
     fails(() => parseMetricsAddress('fd:3'), `bad address 'fd:3': not a TCP address ${forms}`);
   });
 });
+
+describe('a URL given as an address', () => {
+  test('says addresses are host:port and shows the address meant', () => {
+    for (const [url, meant] of [
+      ['redis://10.0.0.5:6379', '10.0.0.5:6379'],
+      ['tcp://redis.internal:6380/0', 'redis.internal:6380'],
+      ['redis://[::1]:6379', '[::1]:6379'],
+      ['unix:///run/redis.sock', '/run/redis.sock'],
+      ['redis://redis.internal', 'host:port'],
+    ] as const)
+      fails(
+        () => parseAddress(url),
+        `bad address '${url}': addresses are host:port, not URLs (write ${meant}) ${FORMS}`,
+      );
+  });
+
+  test('never echoes a password written in the URL', () => {
+    fails(
+      () => parseAddress('rediss://app:hunter2@redis.internal:6380'),
+      `bad address 'rediss://***@redis.internal:6380': addresses are host:port, not URLs (write redis.internal:6380) ${FORMS}`,
+    );
+  });
+});
