@@ -234,6 +234,13 @@ export type TunnelArgs = Omit<InferredOptionTypes<typeof TUNNEL_OPTIONS>, 'k'> &
   k?: string | string[];
 };
 
+/** The tunnel command's one-line synopsis (--help, and the usage line after an error). */
+export const TUNNEL_SYNOPSIS =
+  'cloakpipe {-e | -d} -s <source> -t <target> -k <key file> [options]';
+
+/** keygen's one-line synopsis. */
+export const KEYGEN_SYNOPSIS = 'cloakpipe keygen <file>';
+
 /** PARSER_CONFIG: how buildParser reads the command line (shared with badNumberFlag). */
 const PARSER_CONFIG = { 'boolean-negation': false, 'strip-aliased': false } as const;
 
@@ -269,8 +276,8 @@ export function buildParser(argv: string[], env: Readonly<Record<string, unknown
     .usage(
       'cloakpipe: a spiped-compatible encrypted tunnel\n\n' +
         'Usage:\n' +
-        '  cloakpipe {-e | -d} -s <source> -t <target> -k <key file> [options]\n' +
-        '  cloakpipe keygen <file>\n' +
+        `  ${TUNNEL_SYNOPSIS}\n` +
+        `  ${KEYGEN_SYNOPSIS}\n` +
         '  cloakpipe spipe -t <target> -k <key file> [-f | -g] [-o <timeout s>]   (stdio client)\n' +
         '  cloakpipe -v',
     )

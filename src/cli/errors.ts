@@ -3,9 +3,15 @@
  * the key loader), and main() alone turns it into output and an exit code (see main.ts).
  */
 
-/** The command line is wrong: main() prints the message with usage and exits 1. */
+/**
+ * The command line of `command` is wrong: main() prints the message, then that command's
+ * one-line synopsis and a pointer to its --help, and exits 1.
+ */
 export class UsageError extends Error {
-  constructor(message: string) {
+  constructor(
+    message: string,
+    readonly command: 'tunnel' | 'keygen' = 'tunnel',
+  ) {
     super(message);
     this.name = 'UsageError';
   }

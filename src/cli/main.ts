@@ -1,11 +1,19 @@
 /**
  * Entry point: parse → check → build → run (spiped's main.c: getopt, sanity checks, then hand
- * off). Exit codes: 0 clean shutdown; 1 usage or start-up error (printed on stderr before anything
- * listens) or connections cut at shutdown. Errors are thrown below and turned into output and an
+ * off). Exit codes: 0 clean shutdown; 1 usage or start-up error or connections cut at shutdown.
+ * Every start-up error is one line on stderr, `cloakpipe: <error>`; a usage error adds the
+ * synopsis and a pointer to --help. Errors are thrown below and turned into output and an
  * exit code in exactly one place, exitCode().
  */
 import { KeyFileError } from '../crypto/keyfile.js';
-import { badNumberFlag, buildParser, type TunnelArgs, VERSION } from './args.js';
+import {
+  badNumberFlag,
+  buildParser,
+  KEYGEN_SYNOPSIS,
+  TUNNEL_SYNOPSIS,
+  type TunnelArgs,
+  VERSION,
+} from './args.js';
 import { buildConfig } from './config.js';
 import { readEnv } from './env.js';
 import { StartError, UsageError } from './errors.js';
@@ -13,6 +21,12 @@ import { keygen } from './keygen.js';
 import { run } from './run.js';
 import { withSuggestion } from './suggest.js';
 import { spipe } from './spipe.js';
+
+/** The synopsis and the help command a usage error points to, by command. */
+const USAGE = {
+  tunnel: { synopsis: TUNNEL_SYNOPSIS, help: 'cloakpipe --help' },
+  keygen: { synopsis: KEYGEN_SYNOPSIS, help: 'cloakpipe keygen --help' },
+} as const;
 
 /** What the command line asked for: a tunnel, or --help / -v (already answered). */
 type Parsed = { readonly args: TunnelArgs } | { readonly exit: number };
@@ -34,7 +48,9 @@ async function parse(argv: string[]): Promise<Parsed> {
   } catch (err) {
     throw new UsageError((err as Error).message);
   }
-  if (failed !== null) throw new UsageError(withSuggestion(failed, argv));
+  // yargs writes some messages over several lines; an error here is one line.
+  if (failed !== null)
+    throw new UsageError(withSuggestion((failed as string).replace(/\s*\n\s*/g, ' '), argv));
   const badNumber = badNumberFlag(argv, a);
   if (badNumber !== null) throw new UsageError(badNumber);
   if (a.help) return { exit: 0 };
@@ -51,8 +67,10 @@ async function parse(argv: string[]): Promise<Parsed> {
 /** Turn an error thrown below main() into its output and exit code; rethrow anything else. */
 function exitCode(err: unknown): number {
   if (err instanceof UsageError) {
-    process.stderr.write(`cloakpipe: ${err.message}\n\n`);
-    buildParser([]).showHelp((s: string) => process.stderr.write(`${s}\n`));
+    const { synopsis, help } = USAGE[err.command];
+    process.stderr.write(
+      `cloakpipe: ${err.message}\nusage: ${synopsis}\nTry '${help}' for more.\n`,
+    );
     return 1;
   }
   if (err instanceof StartError || err instanceof KeyFileError) {
