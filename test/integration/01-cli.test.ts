@@ -192,6 +192,21 @@ test('keygen writes 32 random bytes with mode 0600 and refuses to overwrite', as
   assert.deepEqual(readFileSync(out), first);
 });
 
+test('keygen --help prints its usage on stdout and exits 0; a bad keygen line names keygen', async () => {
+  for (const flag of ['--help', '-h']) {
+    const r = await runCloakpipe(['keygen', flag]);
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.stdout, /^usage: cloakpipe keygen <file>\n\nWrite 32 random bytes to <file>/);
+    assert.equal(r.stderr, '');
+  }
+  const r = await runCloakpipe(['keygen']);
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.stderr,
+    "cloakpipe: keygen needs the file to write\nusage: cloakpipe keygen <file>\nTry 'cloakpipe keygen --help' for more.\n",
+  );
+});
+
 test('environment variables are a second source (CLOAKPIPE_*), the command line wins', async () => {
   const env = {
     CLOAKPIPE_ENCRYPT: 'true',
