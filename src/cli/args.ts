@@ -45,6 +45,12 @@ export const TUNNEL_OPTIONS = {
     describe:
       'Key file (K = SHA-256 of the file; - reads stdin). Repeat on -d to accept several keys (rotation)',
   },
+  'insecure-empty-key': {
+    type: 'boolean',
+    group: 'Keys:',
+    describe:
+      'Accept an empty key file (K = SHA-256 of nothing, which anyone can compute). For tests only',
+  },
   b: {
     alias: 'bind',
     type: 'string',

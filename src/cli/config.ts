@@ -52,6 +52,8 @@ export interface Config {
   readonly bind: BindAddress | null;
   /** -k files in command-line order (one on -e). */
   readonly keyFiles: readonly string[];
+  /** --insecure-empty-key: accept an empty key file. */
+  readonly allowEmptyKey: boolean;
   readonly noPfs: boolean;
   readonly requirePfs: boolean;
   /** -o in ms. */
@@ -222,6 +224,7 @@ export function buildConfig(a: TunnelArgs): Config {
     target,
     bind,
     keyFiles,
+    allowEmptyKey: a['insecure-empty-key'] === true,
     noPfs: a.f === true,
     requirePfs: a.g === true,
     timeoutMs: a.o * 1000,

@@ -126,7 +126,7 @@ function switchUser(user: NonNullable<Config['user']>): void {
  */
 export async function run(c: Config): Promise<number> {
   const log = createLogger(c.logLevel);
-  const keyring = new KeyRing(c.keyFiles, log);
+  const keyring = new KeyRing(c.keyFiles, log, { allowEmpty: c.allowEmptyKey });
   keyring.load();
   const auth = clusterAuth(c, log);
   if (c.workers > 1 && !isWorker()) {

@@ -26,6 +26,7 @@ interface SpipeArgs {
   j?: boolean;
   o: number;
   b?: string;
+  'insecure-empty-key'?: boolean;
   'log-level': string;
 }
 
@@ -68,6 +69,10 @@ export async function spipe(argv: string[]): Promise<number> {
         describe: 'Seconds for connect + handshake',
       },
       b: { alias: 'bind', type: 'string', describe: 'Local address for the outgoing connection' },
+      'insecure-empty-key': {
+        type: 'boolean',
+        describe: 'Accept an empty key file (anyone can compute its key). For tests only',
+      },
       'log-level': {
         type: 'string',
         choices: LOG_LEVELS,
@@ -100,7 +105,7 @@ export async function spipe(argv: string[]): Promise<number> {
   const log = createLogger(a['log-level'] as LogLevel, 2);
   let key: Uint8Array;
   try {
-    const loaded = loadKeyFile(a.k);
+    const loaded = loadKeyFile(a.k, { allowEmpty: a['insecure-empty-key'] === true });
     for (const w of loaded.warnings) log.warn({ keyFile: a.k }, `WARNING: ${w}`);
     key = loaded.key;
   } catch (err) {

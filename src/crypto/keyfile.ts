@@ -13,7 +13,7 @@ export class KeyFileError extends Error {
   constructor(
     readonly path: string,
     readonly reason: string,
-    action: 'read' | 'write' = 'read',
+    action: 'read' | 'write' | 'use' = 'read',
     what = 'key file',
   ) {
     super(`cannot ${action} ${what} ${path}: ${reason}`);
@@ -79,17 +79,34 @@ export interface LoadedKey {
 /** Below this many bytes a key file cannot hold 256 bits of entropy. */
 export const MIN_KEY_FILE_BYTES = 32;
 
+/** How loadKeyFile treats an empty file. */
+export interface LoadKeyOptions {
+  /**
+   * Accept an empty file (K = SHA-256 of nothing, which anyone can compute) with a warning
+   * instead of refusing it: the CLI's --insecure-empty-key, for tests only.
+   */
+  readonly allowEmpty?: boolean;
+}
+
 /**
  * Read `path` (or standard input for `-`) and derive K. Warns when a regular file is readable by
  * group or others, and when it is shorter than MIN_KEY_FILE_BYTES.
- * Throws KeyFileError when the file is missing or unreadable.
+ * Throws KeyFileError when the file is missing or unreadable, and when it is empty (unless
+ * `options.allowEmpty`): an empty key is no secret, so it fails closed, naming `cloakpipe keygen`.
  */
-export function loadKeyFile(path: string): LoadedKey {
+export function loadKeyFile(path: string, options: LoadKeyOptions = {}): LoadedKey {
   const { raw, warnings } = readSecretFile(
     path,
     'key file',
     'anyone who can read it can decrypt and impersonate this tunnel',
   );
+  if (raw.length === 0 && options.allowEmpty !== true)
+    throw new KeyFileError(
+      path,
+      'the file is empty, and an empty key is no secret; make a key with: cloakpipe keygen FILE ' +
+        '(or pass --insecure-empty-key to accept it anyway)',
+      'use',
+    );
   if (raw.length < MIN_KEY_FILE_BYTES) {
     warnings.push(
       `key file ${path} holds only ${raw.length} bytes: a key needs at least ${MIN_KEY_FILE_BYTES} random bytes ` +

@@ -179,6 +179,22 @@ test('a short key file draws a warning', async () => {
   await proc.stop();
 });
 
+test('an empty key file exits 1 naming cloakpipe keygen; --insecure-empty-key accepts it with a warning', async () => {
+  const empty = join(dir, 'empty.key');
+  writeFileSync(empty, '', { mode: 0o600 });
+  const r = await runCloakpipe(['-e', '-s', '[127.0.0.1]:0', '-t', '[127.0.0.1]:9', '-k', empty]);
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.stderr,
+    `cloakpipe: cannot use key file ${empty}: the file is empty, and an empty key is no secret; ` +
+      'make a key with: cloakpipe keygen FILE (or pass --insecure-empty-key to accept it anyway)\n',
+  );
+  assert.equal(r.stdout, '');
+  const { proc } = await startEnd('-e', '[127.0.0.1]:9', empty, ['--insecure-empty-key']);
+  await proc.waitFor(/holds only 0 bytes/);
+  await proc.stop();
+});
+
 test('keygen writes 32 random bytes with mode 0600 and refuses to overwrite', async () => {
   const out = join(dir, 'new.key');
   const r1 = await runCloakpipe(['keygen', out]);

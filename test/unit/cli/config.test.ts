@@ -33,6 +33,7 @@ describe('buildConfig defaults', () => {
     assert.deepEqual(c.source, { kind: 'tcp', host: '127.0.0.1', port: 7000, literal: true });
     assert.deepEqual(c.target, { kind: 'tcp', host: 'redis.internal', port: 6379, literal: false });
     assert.deepEqual(c.keyFiles, ['/etc/k']);
+    assert.equal(c.allowEmptyKey, false);
     assert.equal(c.bind, null);
     assert.equal(c.noPfs, false);
     assert.equal(c.requirePfs, false);
@@ -64,6 +65,10 @@ describe('buildConfig defaults', () => {
     assert.equal(c.keepAlive, false);
     assert.equal(c.keepAliveDelayMs, 30_000);
     assert.equal(build(['-d', ...BASE, '-r', '5']).refreshSeconds, 5);
+  });
+
+  test('--insecure-empty-key is kept', () => {
+    assert.equal(build(['-e', ...BASE, '--insecure-empty-key']).allowEmptyKey, true);
   });
 
   test('-f makes no DH pool; -g is kept', () => {
