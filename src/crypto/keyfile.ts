@@ -3,7 +3,7 @@
  * Reading never logs key bytes; the raw file contents are zeroed once hashed.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { zeroize } from './bytes.js';
 import { KEY_LEN } from './sizes.js';
@@ -58,12 +58,34 @@ export function readSecretFile(
     const reason =
       e.code === 'ENOENT'
         ? 'no such file (ENOENT)'
-        : e.code
-          ? `${e.message.split(',')[0]} (${e.code})`
-          : e.message;
+        : e.code === 'EACCES' || e.code === 'EPERM'
+          ? permissionReason(path, e.code)
+          : e.code
+            ? `${e.message.split(',')[0]} (${e.code})`
+            : e.message;
     throw new KeyFileError(path, reason, 'read', what);
   }
   return { raw, warnings };
+}
+
+/**
+ * Why `path` could not be opened, for the usual container case (the file belongs to root or to
+ * another uid): who this process runs as, and the file's owner and mode when it can be seen.
+ */
+function permissionReason(path: string, code: string): string {
+  const uid = process.getuid?.() ?? -1;
+  const gid = process.getgid?.() ?? -1;
+  const self = `this process runs as uid ${uid} (gid ${gid})`;
+  try {
+    const st = statSync(path);
+    const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+    return (
+      `permission denied (${code}): ${self}; the file is owned by uid ${st.uid} (gid ${st.gid}) ` +
+      `with mode ${mode}; fix with: chown ${uid} ${path} (or run as its owner)`
+    );
+  } catch {
+    return `permission denied (${code}): ${self}, and cannot see the file's owner and mode (check the directories above it)`;
+  }
 }
 
 /** The derived key and any warnings about how it was stored. */

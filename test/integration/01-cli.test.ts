@@ -1,12 +1,13 @@
 // Goal: the command line behaves like spiped's: conflicting or missing flags exit 1 with usage on
 // stderr before anything listens; --help and -v work; key-file problems are named clearly.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { VERSION } from '../../src/cli/args.js';
-import { ROOT, runCloakpipe, startCloakpipe, stopAll, startEnd } from '../helpers/procs.js';
+import { BIN, ROOT, runCloakpipe, startCloakpipe, stopAll, startEnd } from '../helpers/procs.js';
 import { tempDir } from '../helpers/targets.js';
 
 after(stopAll);
@@ -140,6 +141,32 @@ test('a missing key file exits 1 with one line naming the file and the OS reason
   assert.equal(r.code, 1);
   assert.equal(r.stderr, `cloakpipe: cannot read key file ${missing}: no such file (ENOENT)\n`);
   assert.equal(r.stdout, '');
+});
+
+test('an unreadable key file exits 1 naming our uid and the file owner and mode', () => {
+  // As root, read as uid 65534 a root-owned 0600 file; as anyone else, read a 0000 file of our own.
+  const open = tempDir();
+  chmodSync(open, 0o755);
+  const locked = join(open, 'locked.key');
+  writeFileSync(locked, randomBytes(32), { mode: 0o600 });
+  const root = process.getuid!() === 0;
+  if (!root) chmodSync(locked, 0o000);
+  const uid = root ? 65534 : process.getuid!();
+  const gid = root ? 65534 : process.getgid!();
+  const r = spawnSync(
+    process.execPath,
+    [BIN, '-e', '-s', '[127.0.0.1]:0', '-t', '[127.0.0.1]:9', '-k', locked],
+    { encoding: 'utf8', timeout: 10_000, ...(root ? { uid, gid } : {}) },
+  );
+  assert.equal(r.status, 1, r.stderr);
+  const st = statSync(locked);
+  const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+  assert.equal(
+    r.stderr,
+    `cloakpipe: cannot read key file ${locked}: permission denied (EACCES): this process runs as ` +
+      `uid ${uid} (gid ${gid}); the file is owned by uid ${st.uid} (gid ${st.gid}) with mode ` +
+      `${mode}; fix with: chown ${uid} ${locked} (or run as its owner)\n`,
+  );
 });
 
 test('a group-readable key file draws a loud warning naming the file and chmod 600', async () => {
