@@ -147,10 +147,10 @@ export const TUNNEL_OPTIONS = {
   },
   'shutdown-timeout': {
     type: 'number',
-    default: 0,
+    default: 300,
     group: 'Limits:',
     describe:
-      'On SIGTERM/SIGINT, seconds to wait for live connections before cutting them and exiting 1 (0 = wait)',
+      'On SIGTERM/SIGINT, seconds to wait for live connections before cutting them and exiting 1 (0 = wait forever)',
   },
   'idle-timeout': {
     type: 'number',

@@ -125,6 +125,10 @@ test('--help lists every spiped flag and the long aliases, exit 0', async () => 
     '--log-level',
   ])
     assert.ok(r.stdout.includes(long), `${long} in --help`);
+  assert.match(
+    r.stdout,
+    /--shutdown-timeout .*\(0 = wait forever\)\s+\[number\] \[default: 300\]/s,
+  );
 });
 
 test('-v prints the version, which matches package.json', async () => {

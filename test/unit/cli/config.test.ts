@@ -46,6 +46,7 @@ describe('buildConfig defaults', () => {
     assert.equal(c.idleTimeoutMs, 0);
     assert.equal(c.halfCloseTimeoutMs, 0);
     assert.equal(c.maxLifetimeMs, 0);
+    assert.equal(c.shutdownTimeoutMs, 300_000, '--shutdown-timeout: 5 minutes');
     assert.equal(c.pidFile, null);
     assert.equal(c.user, null);
     assert.equal(c.logLevel, 'info');
@@ -65,6 +66,10 @@ describe('buildConfig defaults', () => {
     assert.equal(c.keepAlive, false);
     assert.equal(c.keepAliveDelayMs, 30_000);
     assert.equal(build(['-d', ...BASE, '-r', '5']).refreshSeconds, 5);
+  });
+
+  test('--shutdown-timeout 0 waits forever (0 ms = no limit)', () => {
+    assert.equal(build(['-e', ...BASE, '--shutdown-timeout', '0']).shutdownTimeoutMs, 0);
   });
 
   test('--insecure-empty-key is kept', () => {
