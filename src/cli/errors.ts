@@ -10,7 +10,7 @@
 export class UsageError extends Error {
   constructor(
     message: string,
-    readonly command: 'tunnel' | 'keygen' = 'tunnel',
+    readonly command: 'tunnel' | 'keygen' | 'spipe' = 'tunnel',
   ) {
     super(message);
     this.name = 'UsageError';

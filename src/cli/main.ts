@@ -20,12 +20,13 @@ import { StartError, UsageError } from './errors.js';
 import { keygen } from './keygen.js';
 import { run } from './run.js';
 import { withSuggestion } from './suggest.js';
-import { spipe } from './spipe.js';
+import { SPIPE_SYNOPSIS, spipe } from './spipe.js';
 
 /** The synopsis and the help command a usage error points to, by command. */
 const USAGE = {
   tunnel: { synopsis: TUNNEL_SYNOPSIS, help: 'cloakpipe --help' },
   keygen: { synopsis: KEYGEN_SYNOPSIS, help: 'cloakpipe keygen --help' },
+  spipe: { synopsis: SPIPE_SYNOPSIS, help: 'cloakpipe spipe --help' },
 } as const;
 
 /** What the command line asked for: a tunnel, or --help / -v (already answered). */

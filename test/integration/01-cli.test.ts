@@ -254,6 +254,17 @@ test('keygen --help prints its usage on stdout and exits 0; a bad keygen line na
   );
 });
 
+test('spipe usage errors have the same shape, with the spipe synopsis', async () => {
+  const r = await runCloakpipe(['spipe', '-k', key]);
+  assert.equal(r.code, 1);
+  assert.equal(
+    r.stderr,
+    'cloakpipe: missing -t <target>\n' +
+      'usage: cloakpipe spipe -t <target> -k <key file> [-f | -g] [-j] [-o <timeout s>] [-b <bind addr>]\n' +
+      "Try 'cloakpipe spipe --help' for more.\n",
+  );
+});
+
 test('environment variables are a second source (CLOAKPIPE_*), the command line wins', async () => {
   const env = {
     CLOAKPIPE_ENCRYPT: 'true',
