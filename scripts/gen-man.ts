@@ -22,7 +22,7 @@ export interface OptionSpec {
   readonly choices?: readonly string[];
 }
 
-/** Environment variable prefix (buildParser's `.env('CLOAKPIPE')`). */
+/** Environment variable prefix (without its underscore; see readEnv in src/cli/env.ts). */
 export const ENV_PREFIX = 'CLOAKPIPE';
 
 /** Argument placeholders by long option name; others fall back to `seconds`, `n` or `value`. */
