@@ -22,7 +22,7 @@ export interface OptionSpec {
   readonly choices?: readonly string[];
 }
 
-/** Environment variable prefix (buildParser's `.env('CLOAKPIPE')`). */
+/** Environment variable prefix (without its underscore; see readEnv in src/cli/env.ts). */
 export const ENV_PREFIX = 'CLOAKPIPE';
 
 /** Argument placeholders by long option name; others fall back to `seconds`, `n` or `value`. */
@@ -325,9 +325,10 @@ export function renderManPage(
     '.SH ENVIRONMENT',
     `Every long option may also be set as \\fB${ENV_PREFIX}_\\fR\\fINAME\\fR: the option name in`,
     'upper case with \\- replaced by _.',
-    'A boolean option is set with the value \\fBtrue\\fR.',
+    'A boolean option takes \\fB1\\fR/\\fB0\\fR, \\fBtrue\\fR/\\fBfalse\\fR, \\fByes\\fR/\\fBno\\fR or \\fBon\\fR/\\fBoff\\fR, in any case;',
+    'any other value, or a number option set to something that is not a number, is a usage error.',
     'The command line wins over the environment.',
-    `An unknown \\fB${ENV_PREFIX}_*\\fR variable is ignored, with a warning on standard error that names it.`,
+    `An unknown \\fB${ENV_PREFIX}_*\\fR variable is ignored with a warning; other names are never read.`,
   );
   for (const [key, spec] of Object.entries(options)) {
     const long = longName(key, spec);

@@ -3,7 +3,8 @@
  * long aliases, cloakpipe's own options, and CLOAKPIPE_* environment variables as a second
  * source. `--help` and the man page are generated from this spec.
  */
-import yargs, { type Argv } from 'yargs';
+import yargs, { type Argv, type InferredOptionTypes } from 'yargs';
+import { Parser } from 'yargs/helpers';
 import { ENGINE_NAMES } from '../crypto/engine.js';
 import { LOG_LEVELS } from '../daemon/observe.js';
 
@@ -43,6 +44,12 @@ export const TUNNEL_OPTIONS = {
     group: 'Keys:',
     describe:
       'Key file (K = SHA-256 of the file; - reads stdin). Repeat on -d to accept several keys (rotation)',
+  },
+  'insecure-empty-key': {
+    type: 'boolean',
+    group: 'Keys:',
+    describe:
+      'Accept an empty key file (K = SHA-256 of nothing, which anyone can compute). For tests only',
   },
   b: {
     alias: 'bind',
@@ -145,10 +152,10 @@ export const TUNNEL_OPTIONS = {
   },
   'shutdown-timeout': {
     type: 'number',
-    default: 0,
+    default: 300,
     group: 'Limits:',
     describe:
-      'On SIGTERM/SIGINT, seconds to wait for live connections before cutting them and exiting 1 (0 = wait)',
+      'On SIGTERM/SIGINT, seconds to wait for live connections before cutting them and exiting 1 (0 = wait forever)',
   },
   'idle-timeout': {
     type: 'number',
@@ -230,175 +237,63 @@ export const TUNNEL_OPTIONS = {
   },
 } as const;
 
-/** Parsed tunnel arguments (before validation into a DaemonConfig). */
-export interface TunnelArgs {
-  e?: boolean;
-  d?: boolean;
-  s?: string;
-  t?: string;
+/**
+ * Parsed tunnel arguments, as yargs infers them from TUNNEL_OPTIONS (before buildConfig checks
+ * them). Only -k is widened: it may be repeated on -d.
+ */
+export type TunnelArgs = Omit<InferredOptionTypes<typeof TUNNEL_OPTIONS>, 'k'> & {
   k?: string | string[];
-  b?: string;
-  D?: boolean;
-  F?: boolean;
-  f?: boolean;
-  g?: boolean;
-  j?: boolean;
-  n: number;
-  o: number;
-  p?: string;
-  r?: number;
-  R?: boolean;
-  u?: string;
-  syslog?: boolean;
-  'log-level': string;
-  'log-numeric-levels'?: boolean;
-  crypto: string;
-  'shutdown-timeout': number;
-  'dh-pool': number;
-  'idle-timeout': number;
-  'half-close-timeout': number;
-  'max-conn-lifetime': number;
-  'keepalive-delay': number;
-  metrics?: string;
-  'ready-probe'?: boolean;
-  cluster?: boolean;
-  'cluster-ports'?: string;
-  'advertise-host'?: string;
-  'cluster-refresh': number;
-  'cluster-auth'?: string;
-  workers: number;
-}
+};
 
-/** The long option names that CLOAKPIPE_* environment variables may set. */
-export function envOptionNames(): string[] {
-  const names: string[] = ['version'];
-  for (const [flag, spec] of Object.entries(TUNNEL_OPTIONS))
-    names.push('alias' in spec ? (spec as { alias: string }).alias : flag);
-  return names;
+/** The tunnel command's one-line synopsis (--help, and the usage line after an error). */
+export const TUNNEL_SYNOPSIS =
+  'cloakpipe {-e | -d} -s <source> -t <target> -k <key file> [options]';
+
+/** keygen's one-line synopsis. */
+export const KEYGEN_SYNOPSIS = 'cloakpipe keygen <file>';
+
+/** PARSER_CONFIG: how buildParser reads the command line (shared with badNumberFlag). */
+const PARSER_CONFIG = { 'boolean-negation': false, 'strip-aliased': false } as const;
+
+/**
+ * The first number option given on the command line as something that is not a number, as
+ * `-n abc: not a number` (yargs itself only reports NaN), or null. `a` is the parsed result.
+ */
+export function badNumberFlag(argv: string[], a: Readonly<Record<string, unknown>>): string | null {
+  const entries = Object.entries(TUNNEL_OPTIONS);
+  const bad = entries.filter(([k, spec]) => spec.type === 'number' && Number.isNaN(a[k]));
+  if (bad.length === 0) return null;
+  const raw = Parser(argv, {
+    string: bad.map(([k]) => k),
+    boolean: entries.filter(([, spec]) => spec.type === 'boolean').map(([k]) => k),
+    alias: Object.fromEntries(
+      entries.flatMap(([k, spec]) => ('alias' in spec ? [[k, spec.alias]] : [])),
+    ),
+    configuration: PARSER_CONFIG,
+  });
+  const [key] = bad[0]!;
+  const given: unknown = raw[key];
+  const text: unknown = Array.isArray(given) ? given.at(-1) : given;
+  return `${key.length === 1 ? '-' : '--'}${key} ${String(text)}: not a number`;
 }
 
 /**
- * Remove CLOAKPIPE_* variables that name no option from `env` (Kubernetes injects
- * CLOAKPIPE_PORT and friends for a Service called cloakpipe) and return their names, so the
- * caller can warn instead of failing. An empty CLOAKPIPE_METRICS means "off" and is removed too.
+ * The yargs parser for `argv` (without node and script), with `env` (option values by long name,
+ * from readEnv) below the command line; exit and output are left to the caller.
  */
-export function dropUnknownEnv(env: NodeJS.ProcessEnv): string[] {
-  const known = new Set(
-    envOptionNames().map((n) => `CLOAKPIPE_${n.toUpperCase().replace(/-/g, '_')}`),
-  );
-  const dropped: string[] = [];
-  for (const k of Object.keys(env)) {
-    if (!k.startsWith('CLOAKPIPE_')) continue;
-    if (k === 'CLOAKPIPE_METRICS' && env[k] === '') delete env[k];
-    else if (!known.has(k)) {
-      dropped.push(k);
-      delete env[k];
-    }
-  }
-  return dropped;
-}
-
-/** A usage error: print it with the usage text on stderr and exit 1. */
-export class UsageError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
-function nonNegative(name: string, v: number, integer: boolean): void {
-  if (!Number.isFinite(v) || v < 0 || (integer && !Number.isInteger(v)))
-    throw new UsageError(
-      `${name} must be a non-negative ${integer ? 'integer' : 'number'}, got ${v}`,
-    );
-}
-
-/** `A-B` → {from, to}, or null when malformed. */
-export function parsePortRange(text: string): { from: number; to: number } | null {
-  const m = /^([0-9]{1,5})-([0-9]{1,5})$/.exec(text);
-  if (!m) return null;
-  const from = Number(m[1]);
-  const to = Number(m[2]);
-  return from >= 1 && from <= to && to <= 65535 ? { from, to } : null;
-}
-
-/** Cross-flag rules yargs cannot express alone (spiped main.c's sanity checks). */
-export function checkTunnelArgs(a: TunnelArgs): true {
-  if (a.e && a.d) throw new UsageError('-e and -d are mutually exclusive');
-  if (!a.e && !a.d) throw new UsageError('exactly one of -e (encrypt) or -d (decrypt) is required');
-  if (a.f && a.g)
-    throw new UsageError(
-      '-f (no forward secrecy) and -g (require forward secrecy) are mutually exclusive',
-    );
-  if (a.R && a.r !== undefined) throw new UsageError('-r and -R are mutually exclusive');
-  for (const [flag, name] of [
-    ['s', 'source'],
-    ['t', 'target'],
-    ['k', 'key'],
-  ] as const)
-    if (a[flag] === undefined || a[flag] === '') throw new UsageError(`missing -${flag} <${name}>`);
-  const keys = ([] as string[]).concat(a.k ?? []);
-  if (a.e && keys.length > 1)
-    throw new UsageError(
-      '-e takes exactly one -k key file (several keys are for -d, during rotation)',
-    );
-  for (const flag of ['s', 't', 'b', 'p', 'u'] as const)
-    if (Array.isArray(a[flag])) throw new UsageError(`-${flag} given more than once`);
-  nonNegative('-n', a.n, true);
-  nonNegative('-o', a.o, false);
-  if (a.o === 0) throw new UsageError('-o must be greater than 0');
-  nonNegative('-r', a.r ?? 60, true);
-  if (a.r === 0) throw new UsageError('-r must be at least 1 (use -R to never re-resolve)');
-  nonNegative('--shutdown-timeout', a['shutdown-timeout'], false);
-  nonNegative('--dh-pool', a['dh-pool'], true);
-  if (!a.cluster && (a['cluster-ports'] !== undefined || a['advertise-host'] !== undefined))
-    throw new UsageError('--cluster-ports and --advertise-host need --cluster');
-  if (a.cluster && a.d && (a['cluster-ports'] !== undefined || a['advertise-host'] !== undefined))
-    throw new UsageError('--cluster-ports and --advertise-host are for the -e end');
-  if (a['cluster-auth'] !== undefined && !(a.cluster && a.d))
-    throw new UsageError('--cluster-auth is for the -d end in --cluster mode');
-  if (a['cluster-auth'] === '-')
-    throw new UsageError('--cluster-auth needs a file (standard input is for -k -)');
-  if (a['cluster-ports'] !== undefined && parsePortRange(a['cluster-ports']) === null)
-    throw new UsageError(
-      `--cluster-ports ${a['cluster-ports']}: expected A-B with 1 ≤ A ≤ B ≤ 65535`,
-    );
-  nonNegative('--workers', a.workers, true);
-  if (a.workers < 1) throw new UsageError('--workers must be at least 1');
-  if (a.workers > 1 && (a.cluster || a.metrics !== undefined || keys.includes('-')))
-    throw new UsageError(
-      '--workers above 1 cannot be combined with --cluster, --metrics or -k - (each worker would keep its own node ports, metrics and stdin)',
-    );
-  if (a['ready-probe'] && a.metrics === undefined)
-    throw new UsageError('--ready-probe needs --metrics');
-  for (const f of [
-    'idle-timeout',
-    'half-close-timeout',
-    'max-conn-lifetime',
-    'keepalive-delay',
-  ] as const)
-    nonNegative(`--${f}`, a[f], false);
-  if (a.syslog)
-    throw new UsageError(
-      '--syslog is not supported: cloakpipe writes JSON log lines to stdout; under systemd they go to the journal (journalctl -u cloakpipe@NAME), elsewhere pipe them to logger(1)',
-    );
-  return true;
-}
-
-/** The yargs parser for `argv` (without node and script), exit and output left to the caller. */
-export function buildParser(argv: string[]): Argv {
+export function buildParser(argv: string[], env: Readonly<Record<string, unknown>> = {}): Argv {
   return yargs(argv)
     .scriptName('cloakpipe')
     .usage(
       'cloakpipe: a spiped-compatible encrypted tunnel\n\n' +
         'Usage:\n' +
-        '  cloakpipe {-e | -d} -s <source> -t <target> -k <key file> [options]\n' +
-        '  cloakpipe keygen <file>\n' +
+        `  ${TUNNEL_SYNOPSIS}\n` +
+        `  ${KEYGEN_SYNOPSIS}\n` +
         '  cloakpipe spipe -t <target> -k <key file> [-f | -g] [-o <timeout s>]   (stdio client)\n' +
         '  cloakpipe -v',
     )
-    .parserConfiguration({ 'boolean-negation': false, 'strip-aliased': false })
-    .env('CLOAKPIPE')
+    .parserConfiguration(PARSER_CONFIG)
+    .config(env)
     .options(TUNNEL_OPTIONS)
     .version(false)
     .option('v', { type: 'boolean', alias: 'version', describe: 'Print the version and exit' })
@@ -407,8 +302,8 @@ export function buildParser(argv: string[]): Argv {
     .strict()
     .wrap(Math.min(110, process.stdout.columns || 100))
     .epilogue(
-      'Environment: every long option may also be set as CLOAKPIPE_<NAME> (e.g. CLOAKPIPE_MAX_CONNS=200);\n' +
-        'the command line wins. Exit status: 0 on a clean shutdown, 1 on a usage or start-up error or when\n' +
+      'Environment: every long option may also be set as CLOAKPIPE_<NAME> (e.g. CLOAKPIPE_MAX_CONNS=200;\n' +
+        'booleans take 1/0, true/false, yes/no or on/off); the command line wins. Exit status: 0 on a clean shutdown, 1 on a usage or start-up error or when\n' +
         '--shutdown-timeout cut connections. See cloakpipe(1) and the README.',
     );
 }

@@ -8,16 +8,22 @@
 import { Duplex } from 'node:stream';
 import yargs from 'yargs';
 import { getEngine } from '../crypto/engines.js';
-import { KeyFileError, loadKeyFile } from '../crypto/keyfile.js';
+import { loadKeyFile } from '../crypto/keyfile.js';
 import { zeroize } from '../crypto/bytes.js';
 import { generateEphemeralKey } from '../crypto/dh.js';
 import { createLogger, type LogLevel, LOG_LEVELS } from '../daemon/observe.js';
-import { AddressError, parseAddress } from '../pipe/address.js';
+import {
+  type Address,
+  AddressError,
+  type BindAddress,
+  parseAddress,
+  parseBindAddress,
+} from '../pipe/address.js';
 import { Tunnel } from '../pipe/connection.js';
 import { dial } from '../pipe/dial.js';
 import { nilMetrics } from '../pipe/metrics.js';
 import { resolveAddress } from '../pipe/resolver.js';
-import { parseBind } from './bind.js';
+import { StartError, UsageError } from './errors.js';
 
 interface SpipeArgs {
   t?: string;
@@ -27,25 +33,29 @@ interface SpipeArgs {
   j?: boolean;
   o: number;
   b?: string;
+  'insecure-empty-key'?: boolean;
   'log-level': string;
 }
 
-function fail(msg: string, usage = true): number {
-  process.stderr.write(`cloakpipe spipe: ${msg}\n`);
-  if (usage)
-    process.stderr.write(
-      'usage: cloakpipe spipe -t <target> -k <key file> [-f | -g] [-j] [-o <timeout s>] [-b <bind addr>]\n',
-    );
-  return 1;
+/** The spipe synopsis (its usage errors and --help). */
+export const SPIPE_SYNOPSIS =
+  'cloakpipe spipe -t <target> -k <key file> [-f | -g] [-j] [-o <timeout s>] [-b <bind addr>]';
+
+function usage(message: string): UsageError {
+  return new UsageError(message, 'spipe');
 }
 
-/** Run the stdio client with `argv` (after the word `spipe`); resolves with the exit code. */
+/**
+ * Run the stdio client with `argv` (after the word `spipe`); resolves with the exit code (0 when
+ * the session ended cleanly, 1 when it did not). Throws UsageError, StartError (the target does
+ * not resolve) or KeyFileError before connecting.
+ */
 export async function spipe(argv: string[]): Promise<number> {
   let failed: string | null = null;
   const parser = yargs(argv)
     .scriptName('cloakpipe spipe')
     .usage(
-      "cloakpipe spipe -t <target> -k <key file> [-f | -g] [-j] [-o <timeout s>]\n\nConnect standard input and output to a cloakpipe/spiped -d end (like spiped's spipe).",
+      `${SPIPE_SYNOPSIS}\n\nConnect standard input and output to a cloakpipe/spiped -d end (like spiped's spipe).`,
     )
     .parserConfiguration({ 'boolean-negation': false })
     .options({
@@ -69,6 +79,10 @@ export async function spipe(argv: string[]): Promise<number> {
         describe: 'Seconds for connect + handshake',
       },
       b: { alias: 'bind', type: 'string', describe: 'Local address for the outgoing connection' },
+      'insecure-empty-key': {
+        type: 'boolean',
+        describe: 'Accept an empty key file (anyone can compute its key). For tests only',
+      },
       'log-level': {
         type: 'string',
         choices: LOG_LEVELS,
@@ -84,30 +98,28 @@ export async function spipe(argv: string[]): Promise<number> {
       failed = msg ?? err?.message ?? 'invalid arguments';
     });
   const a = (await parser.parseAsync()) as unknown as SpipeArgs & { help?: boolean };
-  if (failed !== null) return fail(failed);
+  if (failed !== null) throw usage((failed as string).replace(/\s*\n\s*/g, ' '));
   if (a.help) return 0;
-  if (!a.t) return fail('missing -t <target>');
-  if (!a.k) return fail('missing -k <key file>');
-  if (a.k === '-') return fail('-k - is not possible: standard input carries the data');
-  if (a.f && a.g) return fail('-f and -g are mutually exclusive');
-  let bind: { address: string; port: number } | null = null;
-  let endpoints: Awaited<ReturnType<typeof resolveAddress>>;
+  if (!a.t) throw usage('missing -t <target>');
+  if (!a.k) throw usage('missing -k <key file>');
+  if (a.k === '-') throw usage('-k - is not possible: standard input carries the data');
+  if (a.f && a.g) throw usage('-f and -g are mutually exclusive');
+  let bind: BindAddress | null;
+  let target: Address;
   try {
-    bind = a.b === undefined ? null : parseBind(a.b);
-    endpoints = await resolveAddress(parseAddress(a.t));
+    bind = a.b === undefined ? null : parseBindAddress(a.b);
+    target = parseAddress(a.t);
   } catch (err) {
-    return fail((err as Error).message, err instanceof AddressError);
-  }
-  const log = createLogger(a['log-level'] as LogLevel, 2);
-  let key: Uint8Array;
-  try {
-    const loaded = loadKeyFile(a.k);
-    for (const w of loaded.warnings) log.warn({ keyFile: a.k }, `WARNING: ${w}`);
-    key = loaded.key;
-  } catch (err) {
-    if (err instanceof KeyFileError) return fail(err.message, false);
+    if (err instanceof AddressError) throw usage(err.message);
     throw err;
   }
+  const endpoints = await resolveAddress(target).catch((err: Error) => {
+    throw new StartError(`cannot resolve ${a.t}: ${err.message}`);
+  });
+  const log = createLogger(a['log-level'] as LogLevel, 2);
+  const loaded = loadKeyFile(a.k, { allowEmpty: a['insecure-empty-key'] === true });
+  for (const w of loaded.warnings) log.warn({ keyFile: a.k }, `WARNING: ${w}`);
+  const key = loaded.key;
   const stdio = Duplex.from({ readable: process.stdin, writable: process.stdout });
   const tunnel = new Tunnel(
     stdio,

@@ -3,7 +3,7 @@
  * Reading never logs key bytes; the raw file contents are zeroed once hashed.
  */
 import { randomBytes } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, statSync, writeSync } from 'node:fs';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { zeroize } from './bytes.js';
 import { KEY_LEN } from './sizes.js';
@@ -13,7 +13,7 @@ export class KeyFileError extends Error {
   constructor(
     readonly path: string,
     readonly reason: string,
-    action: 'read' | 'write' = 'read',
+    action: 'read' | 'write' | 'use' = 'read',
     what = 'key file',
   ) {
     super(`cannot ${action} ${what} ${path}: ${reason}`);
@@ -58,12 +58,34 @@ export function readSecretFile(
     const reason =
       e.code === 'ENOENT'
         ? 'no such file (ENOENT)'
-        : e.code
-          ? `${e.message.split(',')[0]} (${e.code})`
-          : e.message;
+        : e.code === 'EACCES' || e.code === 'EPERM'
+          ? permissionReason(path, e.code)
+          : e.code
+            ? `${e.message.split(',')[0]} (${e.code})`
+            : e.message;
     throw new KeyFileError(path, reason, 'read', what);
   }
   return { raw, warnings };
+}
+
+/**
+ * Why `path` could not be opened, for the usual container case (the file belongs to root or to
+ * another uid): who this process runs as, and the file's owner and mode when it can be seen.
+ */
+function permissionReason(path: string, code: string): string {
+  const uid = process.getuid?.() ?? -1;
+  const gid = process.getgid?.() ?? -1;
+  const self = `this process runs as uid ${uid} (gid ${gid})`;
+  try {
+    const st = statSync(path);
+    const mode = (st.mode & 0o777).toString(8).padStart(4, '0');
+    return (
+      `permission denied (${code}): ${self}; the file is owned by uid ${st.uid} (gid ${st.gid}) ` +
+      `with mode ${mode}; fix with: chown ${uid} ${path} (or run as its owner)`
+    );
+  } catch {
+    return `permission denied (${code}): ${self}, and cannot see the file's owner and mode (check the directories above it)`;
+  }
 }
 
 /** The derived key and any warnings about how it was stored. */
@@ -79,17 +101,34 @@ export interface LoadedKey {
 /** Below this many bytes a key file cannot hold 256 bits of entropy. */
 export const MIN_KEY_FILE_BYTES = 32;
 
+/** How loadKeyFile treats an empty file. */
+export interface LoadKeyOptions {
+  /**
+   * Accept an empty file (K = SHA-256 of nothing, which anyone can compute) with a warning
+   * instead of refusing it: the CLI's --insecure-empty-key, for tests only.
+   */
+  readonly allowEmpty?: boolean;
+}
+
 /**
  * Read `path` (or standard input for `-`) and derive K. Warns when a regular file is readable by
  * group or others, and when it is shorter than MIN_KEY_FILE_BYTES.
- * Throws KeyFileError when the file is missing or unreadable.
+ * Throws KeyFileError when the file is missing or unreadable, and when it is empty (unless
+ * `options.allowEmpty`): an empty key is no secret, so it fails closed, naming `cloakpipe keygen`.
  */
-export function loadKeyFile(path: string): LoadedKey {
+export function loadKeyFile(path: string, options: LoadKeyOptions = {}): LoadedKey {
   const { raw, warnings } = readSecretFile(
     path,
     'key file',
     'anyone who can read it can decrypt and impersonate this tunnel',
   );
+  if (raw.length === 0 && options.allowEmpty !== true)
+    throw new KeyFileError(
+      path,
+      'the file is empty, and an empty key is no secret; make a key with: cloakpipe keygen FILE ' +
+        '(or pass --insecure-empty-key to accept it anyway)',
+      'use',
+    );
   if (raw.length < MIN_KEY_FILE_BYTES) {
     warnings.push(
       `key file ${path} holds only ${raw.length} bytes: a key needs at least ${MIN_KEY_FILE_BYTES} random bytes ` +

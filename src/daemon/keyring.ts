@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import { zeroize } from '../crypto/bytes.js';
-import { loadKeyFile } from '../crypto/keyfile.js';
+import { type LoadKeyOptions, loadKeyFile } from '../crypto/keyfile.js';
 import { keyFingerprint } from './fingerprint.js';
 
 /** A set of keys loaded from files. */
@@ -14,20 +14,23 @@ export class KeyRing {
   #keys: Uint8Array[] = [];
   readonly #warned = new Set<string>();
 
+  /** `options` applies to every load (see loadKeyFile). */
   constructor(
     readonly paths: readonly string[],
     readonly log: Logger,
+    readonly options: LoadKeyOptions = {},
   ) {}
 
   /**
    * Load every file and log each key's fingerprint (at start and on every SIGHUP). Throws
-   * KeyFileError (naming the file and OS reason) if one cannot be read; the old keys then stay.
+   * KeyFileError (naming the file and OS reason) if one cannot be read or is empty (unless the
+   * options allow it); the old keys then stay.
    */
   load(): void {
     const fresh: Uint8Array[] = [];
     try {
       for (const p of this.paths) {
-        const k = loadKeyFile(p);
+        const k = loadKeyFile(p, this.options);
         for (const w of k.warnings) {
           if (this.#warned.has(w)) continue;
           this.#warned.add(w);

@@ -27,11 +27,8 @@ export interface DaemonConfig {
   readonly target: string;
   /** -n; 0 = no limit. */
   readonly maxConns: number;
+  /** Outgoing connections; its keepalive settings apply to accepted sockets too (-j). */
   readonly dial: DialOptions;
-  /** SO_KEEPALIVE on accepted sockets too (off with -j). */
-  readonly keepAlive: boolean;
-  /** Initial keepalive delay for accepted sockets, ms (0 = OS default). */
-  readonly keepAliveDelayMs?: number;
   /** ms to wait for connections on shutdown; 0 = no limit. */
   readonly shutdownTimeoutMs: number;
 }
@@ -51,6 +48,13 @@ export interface DaemonDeps {
   readonly routing?: (route: Route | null) => TunnelRouting;
   /** Called once when shutdown starts (cluster mode closes its node listeners). */
   readonly onDrain?: () => void;
+}
+
+/** The hint appended to an accept or connect failure that ran out of file descriptors. */
+function fdHint(code: string | undefined): string {
+  return code === 'EMFILE' || code === 'ENFILE'
+    ? ': out of file descriptors, raise LimitNOFILE / ulimit -n or lower -n'
+    : '';
 }
 
 /** Queued connections beyond -n wait here (like spiped's kernel backlog) up to this many. */
@@ -119,9 +123,7 @@ export class Daemon {
       this.#acceptWarn.warn(
         { code: err.code },
         `accept failed (${err.code ?? err.message}); live connections are unaffected, retrying` +
-          (err.code === 'EMFILE' || err.code === 'ENFILE'
-            ? ': out of file descriptors, raise LimitNOFILE / ulimit -n or lower -n'
-            : ''),
+          fdHint(err.code),
       );
     });
     const a = this.#server.address();
@@ -189,7 +191,7 @@ export class Daemon {
         : { conn: id, peer, mode, node: `${route.host}:${route.port}` },
     );
     if (s.remoteAddress !== undefined)
-      tuneSocket(s, this.#cfg.keepAlive, this.#cfg.keepAliveDelayMs);
+      tuneSocket(s, this.#cfg.dial.keepAlive, this.#cfg.dial.keepAliveDelayMs);
     const { engine, keyring, resolver, metrics, pool } = this.#deps;
     const t = new Tunnel(s, id, peer, this.#cfg.tunnel, {
       engine,
@@ -201,10 +203,7 @@ export class Daemon {
       targetWarning: (code, message) =>
         this.#targetWarn.warn(
           { code, err: message, conn: id },
-          `target connect failed (${code}); dropping connection` +
-            (code === 'EMFILE' || code === 'ENFILE'
-              ? ': out of file descriptors, raise LimitNOFILE / ulimit -n or lower -n'
-              : ''),
+          `target connect failed (${code}); dropping connection` + fdHint(code),
         ),
       ...(this.#deps.routing ? { routing: this.#deps.routing(route) } : {}),
     });

@@ -19,18 +19,39 @@ export type Address =
     }
   | { readonly kind: 'fd'; readonly fd: number };
 
+/** What -s and -t accept, as AddressError names it. */
+export const ADDRESS_FORMS = '/absolute/unix/path, host:port, [IPv4]:port or [IPv6]:port';
+
 /** A malformed address (configuration error: exit 1 with usage). */
 export class AddressError extends Error {
+  /**
+   * `input` is the text given, `reason` what is wrong with it, `expected` the forms the caller
+   * accepts (named at the end of the message).
+   */
   constructor(
     readonly input: string,
-    reason: string,
+    readonly reason: string,
+    readonly expected: string = ADDRESS_FORMS,
   ) {
-    super(
-      `bad address '${input}': ${reason} ` +
-        '(expected /absolute/unix/path, host:port, [IPv4]:port or [IPv6]:port)',
-    );
+    super(`bad address '${input}': ${reason} (expected ${expected})`);
     this.name = 'AddressError';
   }
+}
+
+/** `scheme://` at the start: someone wrote a URL (redis://, tcp://, unix://). */
+const URL_SCHEME = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
+
+/** The reason for a URL given as an address, with the address it most likely meant. */
+function notAUrl(input: string): string {
+  let meant = 'host:port';
+  try {
+    const u = new URL(input);
+    if (u.host === '' && u.pathname.startsWith('/')) meant = u.pathname;
+    else if (u.hostname !== '' && u.port !== '') meant = `${u.hostname}:${u.port}`;
+  } catch {
+    // not even a valid URL: keep the generic form
+  }
+  return `addresses are host:port, not URLs (write ${meant})`;
 }
 
 function parsePort(input: string, text: string, listen: boolean): number {
@@ -48,6 +69,9 @@ function parsePort(input: string, text: string, listen: boolean): number {
  */
 export function parseAddress(input: string, listen = false): Address {
   if (input.length === 0) throw new AddressError(input, 'empty');
+  // A URL may carry a password (redis://user:secret@host): never echo it.
+  if (URL_SCHEME.test(input))
+    throw new AddressError(input.replace(/\/\/[^/@]*@/, '//***@'), notAUrl(input));
   if (input.startsWith('/')) return { kind: 'unix', path: input };
   const fdm = /^fd:([0-9]+)$/.exec(input);
   if (fdm) {
@@ -88,4 +112,58 @@ export function formatAddress(a: Address): string {
   if (a.kind === 'unix') return a.path;
   if (a.kind === 'fd') return `fd:${a.fd}`;
   return isIP(a.host) === 6 ? `[${a.host}]:${a.port}` : `${a.host}:${a.port}`;
+}
+
+/** A local address for outgoing sockets (-b): an IP literal and a port (0 = any). */
+export interface BindAddress {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** What -b accepts, as AddressError names it. */
+export const BIND_FORMS = 'an IP address, [IP]:port or IPv4:port';
+
+/**
+ * Parse -b: `IP`, `[IP]`, `[IP]:port` or `IPv4:port` (no host names: nothing is resolved for a
+ * local bind). Throws AddressError naming BIND_FORMS.
+ */
+export function parseBindAddress(input: string): BindAddress {
+  if (isIP(input) !== 0) return { address: input, port: 0 };
+  const bracketed = /^\[([^\]]*)\]$/.exec(input);
+  if (bracketed && isIP(bracketed[1]!) !== 0) return { address: bracketed[1]!, port: 0 };
+  let a: Address;
+  try {
+    a = parseAddress(input, true);
+  } catch (err) {
+    if (err instanceof AddressError) throw new AddressError(input, err.reason, BIND_FORMS);
+    throw err;
+  }
+  if (a.kind !== 'tcp' || !a.literal)
+    throw new AddressError(input, 'not an IP address', BIND_FORMS);
+  return { address: a.host, port: a.port };
+}
+
+/** What --metrics accepts, as AddressError names it. */
+export const METRICS_FORMS = 'port, host:port or [IPv6]:port';
+
+/** Where an HTTP endpoint listens: a host (name or IP literal) and a port (0 = any). */
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+/**
+ * Parse --metrics: a bare `port` (meaning 127.0.0.1:port), `host:port`, `[IPv4]:port` or
+ * `[IPv6]:port`. Throws AddressError naming METRICS_FORMS.
+ */
+export function parseMetricsAddress(input: string): HostPort {
+  let a: Address;
+  try {
+    a = parseAddress(/^[0-9]+$/.test(input) ? `127.0.0.1:${input}` : input, true);
+  } catch (err) {
+    if (err instanceof AddressError) throw new AddressError(input, err.reason, METRICS_FORMS);
+    throw err;
+  }
+  if (a.kind !== 'tcp') throw new AddressError(input, 'not a TCP address', METRICS_FORMS);
+  return { host: a.host, port: a.port };
 }

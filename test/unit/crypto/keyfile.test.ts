@@ -41,13 +41,30 @@ describe('loadKeyFile', () => {
     assert.notDeepEqual(ka, kb);
   });
 
-  test('an empty file (like spiped -k /dev/null) gives K = SHA-256 of nothing, with a short-key warning', () => {
-    const loaded = loadKeyFile(keyFile('empty', new Uint8Array(0), 0o600));
+  test('an empty file is refused (fail closed), naming the file and cloakpipe keygen', () => {
+    const path = keyFile('empty', new Uint8Array(0), 0o600);
+    assert.throws(
+      () => loadKeyFile(path),
+      (err: unknown) => {
+        assert.ok(err instanceof KeyFileError);
+        assert.equal(
+          err.message,
+          `cannot use key file ${path}: the file is empty, and an empty key is no secret; ` +
+            'make a key with: cloakpipe keygen FILE (or pass --insecure-empty-key to accept it anyway)',
+        );
+        return true;
+      },
+    );
+  });
+
+  test('with allowEmpty, an empty file (like spiped -k /dev/null) gives K = SHA-256 of nothing, with a short-key warning', () => {
+    const loaded = loadKeyFile(keyFile('empty-ok', new Uint8Array(0), 0o600), { allowEmpty: true });
     assert.equal(
       Buffer.from(loaded.key).toString('hex'),
       'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
     );
     assert.equal(loaded.warnings.length, 1);
+    assert.match(loaded.warnings[0]!, /holds only 0 bytes/);
   });
 
   test('a missing file throws KeyFileError naming the path and ENOENT', () => {

@@ -64,7 +64,6 @@ async function end(mode: 'encrypt' | 'decrypt', target: string, shutdownTimeoutM
       target,
       maxConns: 0,
       dial: { keepAlive: false },
-      keepAlive: false,
       shutdownTimeoutMs,
     },
     { log, metrics, engine: nodeEngine, keyring, resolver, pool },

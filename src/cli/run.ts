@@ -1,0 +1,257 @@
+/**
+ * run: start a tunnel end from a checked Config and serve until a signal. Throws StartError (or
+ * KeyFileError) for anything that stops it from starting; main() turns those into an exit code.
+ */
+import { unlinkSync, writeFileSync } from 'node:fs';
+import type { Logger } from 'pino';
+import { getEngine } from '../crypto/engines.js';
+import type { ClusterAuth } from '../cluster/auth.js';
+import { loadClusterAuth, nilClusterMetrics } from '../daemon/cluster.js';
+import { startOpsServer } from '../daemon/http.js';
+import { KeyRing } from '../daemon/keyring.js';
+import { CounterMetrics, createLogger, teeMetrics } from '../daemon/observe.js';
+import { EphemeralPool } from '../daemon/pool.js';
+import { PromMetrics } from '../daemon/prom.js';
+import { Daemon } from '../daemon/server.js';
+import { formatAddress } from '../pipe/address.js';
+import { dial, type DialOptions } from '../pipe/dial.js';
+import { Resolver } from '../pipe/resolver.js';
+import { VERSION } from './args.js';
+import { type ClusterSetup, setupCluster } from './cluster.js';
+import type { Config } from './config.js';
+import { StartError } from './errors.js';
+import { isWorker, runPrimary } from './workers.js';
+
+/** Resolve the target once; with -D, retry every second until it resolves. */
+async function resolveTarget(resolver: Resolver, target: string, wait: boolean, log: Logger) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await resolver.init();
+      return;
+    } catch (err) {
+      const reason = (err as Error).message;
+      if (!wait)
+        throw new StartError(`cannot resolve target ${target}: ${reason} (use -D to wait for DNS)`);
+      if (attempt === 1)
+        log.warn({ target, err: reason }, 'target does not resolve yet; waiting (-D)');
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+}
+
+/** /readyz --ready-probe: can we open a TCP connection to the target right now? */
+async function probeTarget(resolver: Resolver, timeoutMs: number): Promise<string | null> {
+  const ac = new AbortController();
+  const t = setTimeout(() => ac.abort(), Math.min(timeoutMs, 2000));
+  try {
+    const s = await dial(resolver.endpoints(), { keepAlive: false }, ac.signal);
+    s.destroy();
+    return null;
+  } catch (err) {
+    return `target unreachable: ${(err as Error).message}`;
+  } finally {
+    clearTimeout(t);
+  }
+}
+
+function removeQuietly(path: string): void {
+  try {
+    unlinkSync(path);
+  } catch {
+    // already gone
+  }
+}
+
+/** The OS error code of a failed listen, or its message. */
+function osReason(err: unknown): string {
+  return (err as NodeJS.ErrnoException).code ?? (err as Error).message;
+}
+
+/** Read the --cluster-auth file (-d), logging its storage warnings. */
+function clusterAuth(c: Config, log: Logger): ClusterAuth | null {
+  if (c.cluster?.end !== 'decrypt' || c.cluster.authFile === null) return null;
+  const loaded = loadClusterAuth(c.cluster.authFile);
+  if (typeof loaded === 'string') throw new StartError(loaded);
+  for (const w of loaded.warnings) log.warn({ authFile: c.cluster.authFile }, `WARNING: ${w}`);
+  return loaded.auth;
+}
+
+/** SIGTERM/SIGINT drain once (a second signal exits at once); SIGHUP re-reads the keys. */
+function handleSignals(daemon: Daemon, keyring: KeyRing, log: Logger): Promise<number> {
+  process.on('SIGHUP', () => {
+    try {
+      keyring.load();
+      log.info(
+        { keys: keyring.paths.length },
+        'SIGHUP: key files re-read; live connections keep their session keys',
+      );
+    } catch (err) {
+      log.error(
+        { err: (err as Error).message },
+        'SIGHUP: key reload failed; keeping the previous keys',
+      );
+    }
+  });
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (sig: NodeJS.Signals): void => {
+      if (++signals > 1) {
+        log.warn({ signal: sig }, 'second signal: exiting now');
+        resolve(1);
+        return;
+      }
+      log.info({ signal: sig }, 'signal received');
+      void daemon.shutdown().then(resolve);
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+/** -u user[:group]: give up root once everything listens. */
+function switchUser(user: NonNullable<Config['user']>): void {
+  try {
+    if (user.group !== null) process.setgid?.(user.group);
+    process.setuid?.(user.user);
+  } catch (err) {
+    const name = user.group === null ? user.user : `${user.user}:${user.group}`;
+    throw new StartError(`cannot switch to user ${name}: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * Start the tunnel end `c` describes and serve until SIGTERM/SIGINT; resolves with the exit code
+ * (0 after a clean drain, 1 when shutdown cut connections). Throws StartError or KeyFileError when
+ * it cannot start; whatever it had opened by then is closed.
+ */
+export async function run(c: Config): Promise<number> {
+  const log = createLogger(c.logLevel, 1, { numericLevels: c.numericLevels });
+  const keyring = new KeyRing(c.keyFiles, log, { allowEmpty: c.allowEmptyKey });
+  keyring.load();
+  const auth = clusterAuth(c, log);
+  if (c.workers > 1 && !isWorker()) {
+    keyring.destroy();
+    if (c.pidFile !== null) writeFileSync(c.pidFile, `${process.pid}\n`);
+    const code = await runPrimary(c.workers, log);
+    if (c.pidFile !== null) removeQuietly(c.pidFile);
+    return code;
+  }
+  const targetText = formatAddress(c.target);
+  const resolver = new Resolver(c.target, {
+    refreshSeconds: c.refreshSeconds,
+    onEvent: (ev, detail) =>
+      ev === 'changed'
+        ? log.info({ target: targetText, addresses: detail }, 'target re-resolved to new addresses')
+        : log.warn(
+            { target: targetText, err: detail },
+            'target re-resolution failed; keeping previous addresses',
+          ),
+  });
+  await resolveTarget(resolver, targetText, c.waitDns, log);
+  const counters = new CounterMetrics();
+  const prom =
+    c.metrics === null
+      ? null
+      : new PromMetrics(
+          { mode: c.mode },
+          { cluster: c.cluster !== null, version: VERSION, crypto: c.engine },
+        );
+  const metrics = prom ? teeMetrics(counters, prom) : counters;
+  const pool = new EphemeralPool(c.dhPool);
+  const dialOptions: DialOptions = {
+    keepAlive: c.keepAlive,
+    keepAliveDelayMs: c.keepAliveDelayMs,
+    localAddress: c.bind?.address,
+    localPort: c.bind?.port,
+  };
+  // The daemon exists before the cluster listeners that hand it connections (adopt).
+  let cluster: ClusterSetup | null = null;
+  const daemon = new Daemon(
+    {
+      tunnel: {
+        mode: c.mode,
+        noPfs: c.noPfs,
+        requirePfs: c.requirePfs,
+        timeoutMs: c.timeoutMs,
+        idleTimeoutMs: c.idleTimeoutMs,
+        halfCloseTimeoutMs: c.halfCloseTimeoutMs,
+        maxLifetimeMs: c.maxLifetimeMs,
+      },
+      source: c.source,
+      target: targetText,
+      maxConns: c.maxConns,
+      dial: dialOptions,
+      shutdownTimeoutMs: c.shutdownTimeoutMs,
+    },
+    {
+      log,
+      metrics,
+      engine: getEngine(c.engine),
+      keyring,
+      resolver,
+      pool,
+      ...(c.cluster
+        ? {
+            routing: (route) => cluster!.routing(route),
+            onDrain: () => cluster!.close(),
+          }
+        : {}),
+    },
+  );
+  if (c.cluster)
+    cluster = setupCluster(c.cluster, {
+      resolver,
+      dial: dialOptions,
+      log,
+      metrics: prom ?? nilClusterMetrics,
+      adopt: (s, r) => daemon.adopt(s, r),
+      auth,
+    });
+  try {
+    await daemon.listen();
+  } catch (err) {
+    pool.close();
+    throw new StartError(`cannot listen on ${formatAddress(c.source)}: ${osReason(err)}`);
+  }
+  if (prom !== null && c.metrics !== null) {
+    const where = c.metrics;
+    try {
+      await startOpsServer(
+        where.host,
+        where.port,
+        prom,
+        {
+          ready: () => daemon.ready,
+          ...(c.readyProbe ? { probe: () => probeTarget(resolver, c.timeoutMs) } : {}),
+        },
+        log,
+      );
+    } catch (err) {
+      throw new StartError(
+        `cannot listen for --metrics on ${where.host}:${where.port}: ${osReason(err)}`,
+      );
+    }
+    log.info({ metrics: `${where.host}:${where.port}` }, 'serving /metrics, /healthz and /readyz');
+  }
+  if (c.pidFile !== null && !isWorker()) writeFileSync(c.pidFile, `${process.pid}\n`);
+  if (c.user !== null) switchUser(c.user);
+  // Handlers go in before the 'listening' line: a supervisor may signal as soon as it sees it.
+  const stopped = handleSignals(daemon, keyring, log);
+  log.info(
+    {
+      mode: c.mode,
+      source: daemon.address,
+      target: targetText,
+      engine: c.engine,
+      pfs: c.noPfs ? 'off' : c.requirePfs ? 'required' : 'on',
+      max_conns: c.maxConns,
+      version: VERSION,
+    },
+    `listening on ${daemon.address}, forwarding ${c.mode === 'encrypt' ? 'encrypted' : 'decrypted'} to ${targetText}`,
+  );
+  const code = await stopped;
+  pool.close();
+  keyring.destroy();
+  if (c.pidFile !== null && !isWorker()) removeQuietly(c.pidFile);
+  return code;
+}
