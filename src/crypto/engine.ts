@@ -11,6 +11,7 @@
  * and cross-checks). Each direction of a connection owns one Sealer or one Opener, which
  * carries the packet counter.
  */
+import type { FrameCipher } from './compact.js';
 
 /** Seals plaintext into packets for one direction. */
 export interface Sealer {
@@ -55,6 +56,11 @@ export interface CryptoEngine {
   sealer(e: Uint8Array, h: Uint8Array): Sealer;
   /** An Opener keyed by AES key `e` and HMAC key `h` (32 bytes each; copied). */
   opener(e: Uint8Array, h: Uint8Array): Opener;
+  /**
+   * The keystream and MAC of one direction of compact framing (DESIGN.md §9), for a CompactSealer
+   * or CompactOpener; keyed by `e` and `h` (32 bytes each; copied). Byte-identical across engines.
+   */
+  frameCipher(e: Uint8Array, h: Uint8Array): FrameCipher;
 }
 
 export type EngineName = 'node' | 'noble';
