@@ -8,6 +8,7 @@ import { ctr } from '@noble/ciphers/aes.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ctEqual, readBe32, writeBe32, writeBe64, zeroize } from './bytes.js';
+import { nobleKdf } from './kdf.js';
 import { nobleFrameCipher } from './compact-noble.js';
 import type { CryptoEngine, Opener, OpenResult, Sealer } from './engine.js';
 import { AES_BLOCK, MAC_LEN, MAX_DATA, PACKET_LEN, PADDED_LEN } from './sizes.js';
@@ -103,5 +104,6 @@ export const nobleEngine: CryptoEngine = {
   name: 'noble',
   sealer: (e, h) => new NobleSealer(e, h),
   opener: (e, h) => new NobleOpener(e, h),
+  kdf: nobleKdf,
   frameCipher: nobleFrameCipher,
 };

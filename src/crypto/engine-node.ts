@@ -9,6 +9,7 @@
  */
 import { type Cipher, createCipheriv, hash } from 'node:crypto';
 import { ctEqual, writeBe64, zeroize } from './bytes.js';
+import { nodeKdf } from './kdf-node.js';
 import { nodeFrameCipher } from './compact-node.js';
 import type { CryptoEngine, OpenFailure, Opener, OpenResult, Sealer } from './engine.js';
 import {
@@ -255,5 +256,6 @@ export const nodeEngine: CryptoEngine = {
   name: 'node',
   sealer: (e, h) => new NodeSealer(e, h),
   opener: (e, h) => new NodeOpener(e, h),
+  kdf: nodeKdf,
   frameCipher: nodeFrameCipher,
 };

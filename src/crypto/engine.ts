@@ -12,6 +12,7 @@
  * carries the packet counter.
  */
 import type { FrameCipher } from './compact.js';
+import type { Kdf } from './kdf.js';
 
 /** Seals plaintext into packets for one direction. */
 export interface Sealer {
@@ -61,6 +62,8 @@ export interface CryptoEngine {
    * or CompactOpener; keyed by `e` and `h` (32 bytes each; copied). Byte-identical across engines.
    */
   frameCipher(e: Uint8Array, h: Uint8Array): FrameCipher;
+  /** The handshake's PBKDF2/HMAC for this engine (HandshakeOptions.kdf). */
+  readonly kdf: Kdf;
 }
 
 export type EngineName = 'node' | 'noble';
