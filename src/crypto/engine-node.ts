@@ -15,6 +15,7 @@ import type { CryptoEngine, OpenFailure, Opener, OpenResult, Sealer } from './en
 import {
   AES_BLOCK,
   BLOCKS_PER_PACKET,
+  LEN_FIELD,
   MAC_LEN,
   MAX_DATA,
   PACKET_LEN,
@@ -167,10 +168,15 @@ class NodeSealer implements Sealer {
         const idx = done + i;
         const msg = plain.subarray(idx * MAX_DATA, Math.min(plain.length, (idx + 1) * MAX_DATA));
         const o = idx * PACKET_LEN;
+        const k = i * KS_PER_PACKET;
+        const len = msg.length;
         out.set(msg, o);
-        out.fill(0, o + msg.length, o + MAX_DATA);
-        out.writeUInt32BE(msg.length, o + MAX_DATA);
-        xorInto(out, o, ks, i * KS_PER_PACKET, PADDED_LEN);
+        out.writeUInt32BE(len, o + MAX_DATA);
+        // XOR only the data and the length field: the zero padding encrypts to the keystream
+        // itself, which is copied (a short message then costs a memcpy, not a 1028-byte XOR).
+        xorInto(out, o, ks, k, len);
+        out.set(ks.subarray(k + len, k + MAX_DATA), o + len);
+        xorInto(out, o + MAX_DATA, ks, k + MAX_DATA, LEN_FIELD);
         this.#mac.tagInto(out.subarray(o, o + PADDED_LEN), this.#pnum++, out, o + PADDED_LEN);
       }
       zeroize(ks);
