@@ -47,7 +47,9 @@ const COUNTER_WORDS = new Int32Array(COUNTERS.buffer, COUNTERS.byteOffset, COUNT
  * Packets of keystream made ahead once a direction has carried a few messages: interactive
  * traffic (one small packet per message) then pays one AES call per LOOKAHEAD messages instead
  * of one each. A direction that has made keystream fewer than LOOKAHEAD_AFTER times holds none,
- * so idle connections cost no memory for it.
+ * so idle connections cost no memory for it. Measured (seal + open of a 30-byte message, best of
+ * 7, Node 20.20): 5.7 µs with none, 4.9 at 4, 4.5 at 16, 4.4 at 64; past 16 the gain is within
+ * noise while the cache grows by 1040 bytes a packet per busy direction.
  */
 const LOOKAHEAD = 16;
 const LOOKAHEAD_AFTER = 2;
@@ -57,15 +59,16 @@ const LOOKAHEAD_AFTER = 2;
  * asked for in order; keystream made ahead is handed out from a cache and zeroed as it is used.
  */
 class Keystream {
-  readonly #ecb: Cipher;
+  /** The AES key until the cipher is made on first use (then zeroed and dropped). */
+  #key: Buffer | null;
+  #ecb: Cipher | null = null;
   /** Keystream made ahead, for packets #cacheFirst .. #cacheFirst + #cacheCount - 1. */
   #cache: Buffer | null = null;
   #cacheFirst = 0;
   #cacheCount = 0;
   #calls = 0;
   constructor(e: Uint8Array) {
-    this.#ecb = createCipheriv('aes-256-ecb', e, null);
-    this.#ecb.setAutoPadding(false);
+    this.#key = Buffer.from(e);
   }
   /**
    * Keystream for packets first .. first+count-1 (count ≤ BATCH), KS_PER_PACKET bytes each. The
@@ -105,12 +108,23 @@ class Keystream {
         w[at + 1] = lo;
       }
     }
-    return this.#ecb.update(c.subarray(0, count * KS_PER_PACKET));
+    let ecb = this.#ecb;
+    if (ecb === null) {
+      // Made on first use: a connection that closes before any data costs no cipher.
+      ecb = this.#ecb = createCipheriv('aes-256-ecb', this.#key!, null);
+      ecb.setAutoPadding(false);
+      zeroize(this.#key);
+      this.#key = null;
+    }
+    return ecb.update(c.subarray(0, count * KS_PER_PACKET));
   }
   destroy(): void {
     if (this.#cache) zeroize(this.#cache);
     this.#cache = null;
-    this.#ecb.final();
+    zeroize(this.#key);
+    this.#key = null;
+    this.#ecb?.final();
+    this.#ecb = null;
   }
 }
 
