@@ -128,6 +128,9 @@ class Keystream {
   }
 }
 
+/** What open() returns as plaintext when no packet verified. */
+const EMPTY = Buffer.alloc(0);
+
 /** SHA-256 block size: the HMAC pads are one block (RFC 2104). */
 const SHA_BLOCK = 64;
 
@@ -218,8 +221,15 @@ class NodeOpener implements Opener {
     this.#mac = new PacketMac(h);
   }
   open(packets: Uint8Array): OpenResult {
+    let plain: Buffer = EMPTY;
+    const failure = this.openEach(packets, (p) => {
+      plain = p;
+    });
+    return failure === null ? { plain } : { plain, failure };
+  }
+  openEach(packets: Uint8Array, onPlain: (plain: Buffer) => void): OpenFailure | null {
     if (this.#dead) throw new Error('opener destroyed');
-    if (this.#failed) return { plain: Buffer.alloc(0), failure: 'bad-mac' };
+    if (this.#failed) return 'bad-mac';
     const count = Math.floor(packets.length / PACKET_LEN);
     const out = Buffer.allocUnsafe(count * MAX_DATA);
     let pos = 0;
@@ -260,8 +270,8 @@ class NodeOpener implements Opener {
       zeroize(ks);
     }
     if (failure !== undefined) this.#failed = true;
-    const plain = out.subarray(0, pos);
-    return failure === undefined ? { plain } : { plain, failure };
+    if (pos > 0) onPlain(out.subarray(0, pos));
+    return failure ?? null;
   }
   destroy(): void {
     if (this.#dead) return;

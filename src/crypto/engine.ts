@@ -46,6 +46,12 @@ export interface Opener {
    * Opener refuses everything.
    */
   open(packets: Uint8Array): OpenResult;
+  /**
+   * Like open(), without a result object: hands the plaintext of the packets that verified to
+   * `onPlain` (zero or more calls, in order, each buffer the callee's to keep) and returns null, or
+   * why it stopped. Never throws on peer input; an exception from `onPlain` propagates.
+   */
+  openEach(packets: Uint8Array, onPlain: (plain: Buffer) => void): OpenFailure | null;
   /** Zero the keys. Later calls throw. */
   destroy(): void;
 }

@@ -192,3 +192,31 @@ describe('node and noble engines', () => {
     }
   });
 });
+
+describe('openEach', () => {
+  test('hands over the same plaintext and failure as open(), good stream or tampered (fast-check)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 1, max: 5000 }),
+        fc.option(fc.nat(), { nil: undefined }),
+        (len, flip) => {
+          const e = randomBytes(32);
+          const h = randomBytes(32);
+          const wire = getEngine('node').sealer(e, h).seal(randomBytes(len));
+          if (flip !== undefined) wire[flip % wire.length]! ^= 1;
+          for (const name of ENGINE_NAMES) {
+            const want = getEngine(name).opener(e, h).open(wire);
+            const got: Buffer[] = [];
+            const failure = getEngine(name)
+              .opener(e, h)
+              .openEach(wire, (p) => got.push(p));
+            assert.equal(failure, want.failure ?? null);
+            assert.deepEqual(Buffer.concat(got), want.plain);
+            assert.ok(got.every((p) => p.length > 0));
+          }
+        },
+      ),
+      { numRuns: 60 },
+    );
+  });
+});
