@@ -8,6 +8,7 @@ import { type Cipher, createCipheriv, hash } from 'node:crypto';
 import { writeBe64, zeroize } from './bytes.js';
 import type { FrameCipher } from './compact.js';
 import { AES_BLOCK, COMPACT_MAX_CT, MAC_LEN } from './sizes.js';
+import { xorInto } from './xor.js';
 
 /** SHA-256 block size: the HMAC pads are one block (RFC 2104). */
 const SHA_BLOCK = 64;
@@ -15,6 +16,15 @@ const SHA_BLOCK = 64;
 const FNUM_LEN = 8;
 /** The keystream's first counter block: all zeros (every direction has its own key). */
 const ZERO_IV = Buffer.alloc(AES_BLOCK);
+
+/** Keystream bytes made ahead per AES call once a direction is busy with small frames. */
+const LOOKAHEAD = 2048;
+/** crypt() calls before a direction starts making keystream ahead (idle ones hold none). */
+const LOOKAHEAD_AFTER = 4;
+/** Pieces at least this long go straight through the cipher. */
+const SMALL = 256;
+/** The plaintext of look-ahead keystream (never written). */
+const ZEROS = Buffer.alloc(LOOKAHEAD);
 
 /**
  * Inner-hash input (ipad ‖ ct ‖ be64 frame#) for every connection of the process: it is filled
@@ -27,6 +37,11 @@ class NodeFrameCipher implements FrameCipher {
   /** AES key, kept until the stream is made on first use, then zeroed. */
   readonly #e: Buffer;
   #ctr: Cipher | null = null;
+  /** Keystream made ahead (used bytes zeroed) and the next unused byte in it. */
+  #ks: Buffer | null = null;
+  #ksPos = 0;
+  /** crypt() calls so far, until look-ahead starts. */
+  #calls = 0;
   readonly #ipad = Buffer.alloc(SHA_BLOCK);
   /** opad ‖ inner digest. */
   readonly #outer = Buffer.alloc(SHA_BLOCK + MAC_LEN);
@@ -47,7 +62,31 @@ class NodeFrameCipher implements FrameCipher {
       c = this.#ctr = createCipheriv('aes-256-ctr', this.#e, ZERO_IV);
       zeroize(this.#e);
     }
-    return c.update(data);
+    const n = data.length;
+    const ks = this.#ks;
+    if (ks === null && (n >= SMALL || ++this.#calls <= LOOKAHEAD_AFTER)) return c.update(data);
+    // Small pieces (headers, short bodies) come from keystream made ahead, one AES call per
+    // LOOKAHEAD bytes instead of one each; whatever is left of it is used before the cipher.
+    const out = Buffer.from(data);
+    let i = 0;
+    while (i < n) {
+      if (this.#ks === null) {
+        if (n - i >= SMALL) {
+          out.set(c.update(data.subarray(i)), i);
+          break;
+        }
+        this.#ks = c.update(ZEROS);
+        this.#ksPos = 0;
+      }
+      const cache = this.#ks;
+      const take = Math.min(n - i, cache.length - this.#ksPos);
+      xorInto(out, i, cache, this.#ksPos, take);
+      cache.fill(0, this.#ksPos, this.#ksPos + take);
+      this.#ksPos += take;
+      i += take;
+      if (this.#ksPos === cache.length) this.#ks = null;
+    }
+    return out;
   }
 
   tag(ct: Uint8Array, fnum: number, out: Buffer, at: number): void {
@@ -62,7 +101,8 @@ class NodeFrameCipher implements FrameCipher {
   }
 
   destroy(): void {
-    zeroize(this.#e, this.#ipad, this.#outer);
+    zeroize(this.#e, this.#ipad, this.#outer, this.#ks);
+    this.#ks = null;
     this.#ctr?.final();
     this.#ctr = null;
   }
