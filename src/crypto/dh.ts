@@ -81,8 +81,17 @@ export interface EphemeralKey {
   destroy(): void;
 }
 
-/** Make a fresh ephemeral key pair (≈0.5 ms: one 2048-bit modular exponentiation). */
-export function generateEphemeralKey(): EphemeralKey {
+/** The parts of a fresh key pair: the private exponent 2^258 + x (33 bytes) and y (256 bytes). */
+export interface EphemeralKeyParts {
+  readonly exponent: Buffer;
+  readonly publicValue: Buffer;
+}
+
+/**
+ * Make the parts of a fresh key pair (≈0.4 ms: one 2048-bit modular exponentiation). Pure
+ * computation, so it can run on a worker thread; the caller owns (and must zero) the exponent.
+ */
+export function makeEphemeralKeyParts(): EphemeralKeyParts {
   const dh = createDiffieHellman(GROUP14_PRIME, GENERATOR);
   // Exponent 2^258 + x: 33 bytes, 0x04 followed by the 32 random bytes of x (crypto_dh.c).
   const exponent = Buffer.alloc(33);
@@ -90,20 +99,37 @@ export function generateEphemeralKey(): EphemeralKey {
   randomBytes(32).copy(exponent, 1);
   dh.setPrivateKey(exponent);
   const publicValue = pad(dh.generateKeys());
-  zeroize(exponent);
+  dh.setPrivateKey(Buffer.alloc(1, 1));
+  return { exponent, publicValue };
+}
+
+/**
+ * An EphemeralKey from parts made by makeEphemeralKeyParts (possibly on another thread). Takes
+ * ownership of `exponent`: it is zeroed once the secret is computed or the key destroyed.
+ */
+export function ephemeralKeyFromParts(exponent: Uint8Array, publicValue: Uint8Array): EphemeralKey {
   let used = false;
   return {
     publicValue,
     computeSecret(peer: Uint8Array): Uint8Array {
       if (used) throw new Error('ephemeral DH key already used');
       used = true;
+      const dh = createDiffieHellman(GROUP14_PRIME, GENERATOR);
+      dh.setPrivateKey(exponent);
+      zeroize(exponent);
       const secret = pad(dh.computeSecret(peer));
       dh.setPrivateKey(Buffer.alloc(1, 1));
       return secret;
     },
     destroy(): void {
-      if (!used) dh.setPrivateKey(Buffer.alloc(1, 1));
+      zeroize(exponent);
       used = true;
     },
   };
+}
+
+/** Make a fresh ephemeral key pair on this thread (≈0.4 ms: one modular exponentiation). */
+export function generateEphemeralKey(): EphemeralKey {
+  const { exponent, publicValue } = makeEphemeralKeyParts();
+  return ephemeralKeyFromParts(exponent, publicValue);
 }

@@ -8,7 +8,9 @@ import { ctr } from '@noble/ciphers/aes.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ctEqual, readBe32, writeBe32, writeBe64, zeroize } from './bytes.js';
-import type { CryptoEngine, Opener, OpenResult, Sealer } from './engine.js';
+import { nobleKdf } from './kdf.js';
+import { nobleFrameCipher } from './compact-noble.js';
+import type { CryptoEngine, OpenFailure, Opener, OpenResult, Sealer } from './engine.js';
 import { AES_BLOCK, MAC_LEN, MAX_DATA, PACKET_LEN, PADDED_LEN } from './sizes.js';
 
 function counterBlock(pnum: number): Uint8Array {
@@ -64,6 +66,11 @@ class NobleOpener implements Opener {
     this.#e = Uint8Array.from(e);
     this.#h = Uint8Array.from(h);
   }
+  openEach(packets: Uint8Array, onPlain: (plain: Buffer) => void): OpenFailure | null {
+    const r = this.open(packets);
+    if (r.plain.length > 0) onPlain(r.plain);
+    return r.failure ?? null;
+  }
   open(packets: Uint8Array): OpenResult {
     if (this.#e.length === 0) throw new Error('opener destroyed');
     const count = packets.length / PACKET_LEN;
@@ -102,4 +109,6 @@ export const nobleEngine: CryptoEngine = {
   name: 'noble',
   sealer: (e, h) => new NobleSealer(e, h),
   opener: (e, h) => new NobleOpener(e, h),
+  kdf: nobleKdf,
+  frameCipher: nobleFrameCipher,
 };

@@ -9,10 +9,13 @@
  */
 import { type Cipher, createCipheriv, hash } from 'node:crypto';
 import { ctEqual, writeBe64, zeroize } from './bytes.js';
+import { nodeKdf } from './kdf-node.js';
+import { nodeFrameCipher } from './compact-node.js';
 import type { CryptoEngine, OpenFailure, Opener, OpenResult, Sealer } from './engine.js';
 import {
   AES_BLOCK,
   BLOCKS_PER_PACKET,
+  LEN_FIELD,
   MAC_LEN,
   MAX_DATA,
   PACKET_LEN,
@@ -44,7 +47,9 @@ const COUNTER_WORDS = new Int32Array(COUNTERS.buffer, COUNTERS.byteOffset, COUNT
  * Packets of keystream made ahead once a direction has carried a few messages: interactive
  * traffic (one small packet per message) then pays one AES call per LOOKAHEAD messages instead
  * of one each. A direction that has made keystream fewer than LOOKAHEAD_AFTER times holds none,
- * so idle connections cost no memory for it.
+ * so idle connections cost no memory for it. Measured (seal + open of a 30-byte message, best of
+ * 7, Node 20.20): 5.7 µs with none, 4.9 at 4, 4.5 at 16, 4.4 at 64; past 16 the gain is within
+ * noise while the cache grows by 1040 bytes a packet per busy direction.
  */
 const LOOKAHEAD = 16;
 const LOOKAHEAD_AFTER = 2;
@@ -54,15 +59,16 @@ const LOOKAHEAD_AFTER = 2;
  * asked for in order; keystream made ahead is handed out from a cache and zeroed as it is used.
  */
 class Keystream {
-  readonly #ecb: Cipher;
+  /** The AES key until the cipher is made on first use (then zeroed and dropped). */
+  #key: Buffer | null;
+  #ecb: Cipher | null = null;
   /** Keystream made ahead, for packets #cacheFirst .. #cacheFirst + #cacheCount - 1. */
   #cache: Buffer | null = null;
   #cacheFirst = 0;
   #cacheCount = 0;
   #calls = 0;
   constructor(e: Uint8Array) {
-    this.#ecb = createCipheriv('aes-256-ecb', e, null);
-    this.#ecb.setAutoPadding(false);
+    this.#key = Buffer.from(e);
   }
   /**
    * Keystream for packets first .. first+count-1 (count ≤ BATCH), KS_PER_PACKET bytes each. The
@@ -102,14 +108,28 @@ class Keystream {
         w[at + 1] = lo;
       }
     }
-    return this.#ecb.update(c.subarray(0, count * KS_PER_PACKET));
+    let ecb = this.#ecb;
+    if (ecb === null) {
+      // Made on first use: a connection that closes before any data costs no cipher.
+      ecb = this.#ecb = createCipheriv('aes-256-ecb', this.#key!, null);
+      ecb.setAutoPadding(false);
+      zeroize(this.#key);
+      this.#key = null;
+    }
+    return ecb.update(c.subarray(0, count * KS_PER_PACKET));
   }
   destroy(): void {
     if (this.#cache) zeroize(this.#cache);
     this.#cache = null;
-    this.#ecb.final();
+    zeroize(this.#key);
+    this.#key = null;
+    this.#ecb?.final();
+    this.#ecb = null;
   }
 }
+
+/** What open() returns as plaintext when no packet verified. */
+const EMPTY = Buffer.alloc(0);
 
 /** SHA-256 block size: the HMAC pads are one block (RFC 2104). */
 const SHA_BLOCK = 64;
@@ -165,10 +185,15 @@ class NodeSealer implements Sealer {
         const idx = done + i;
         const msg = plain.subarray(idx * MAX_DATA, Math.min(plain.length, (idx + 1) * MAX_DATA));
         const o = idx * PACKET_LEN;
+        const k = i * KS_PER_PACKET;
+        const len = msg.length;
         out.set(msg, o);
-        out.fill(0, o + msg.length, o + MAX_DATA);
-        out.writeUInt32BE(msg.length, o + MAX_DATA);
-        xorInto(out, o, ks, i * KS_PER_PACKET, PADDED_LEN);
+        out.writeUInt32BE(len, o + MAX_DATA);
+        // XOR only the data and the length field: the zero padding encrypts to the keystream
+        // itself, which is copied (a short message then costs a memcpy, not a 1028-byte XOR).
+        xorInto(out, o, ks, k, len);
+        out.set(ks.subarray(k + len, k + MAX_DATA), o + len);
+        xorInto(out, o + MAX_DATA, ks, k + MAX_DATA, LEN_FIELD);
         this.#mac.tagInto(out.subarray(o, o + PADDED_LEN), this.#pnum++, out, o + PADDED_LEN);
       }
       zeroize(ks);
@@ -196,8 +221,15 @@ class NodeOpener implements Opener {
     this.#mac = new PacketMac(h);
   }
   open(packets: Uint8Array): OpenResult {
+    let plain: Buffer = EMPTY;
+    const failure = this.openEach(packets, (p) => {
+      plain = p;
+    });
+    return failure === null ? { plain } : { plain, failure };
+  }
+  openEach(packets: Uint8Array, onPlain: (plain: Buffer) => void): OpenFailure | null {
     if (this.#dead) throw new Error('opener destroyed');
-    if (this.#failed) return { plain: Buffer.alloc(0), failure: 'bad-mac' };
+    if (this.#failed) return 'bad-mac';
     const count = Math.floor(packets.length / PACKET_LEN);
     const out = Buffer.allocUnsafe(count * MAX_DATA);
     let pos = 0;
@@ -238,8 +270,8 @@ class NodeOpener implements Opener {
       zeroize(ks);
     }
     if (failure !== undefined) this.#failed = true;
-    const plain = out.subarray(0, pos);
-    return failure === undefined ? { plain } : { plain, failure };
+    if (pos > 0) onPlain(out.subarray(0, pos));
+    return failure ?? null;
   }
   destroy(): void {
     if (this.#dead) return;
@@ -254,4 +286,6 @@ export const nodeEngine: CryptoEngine = {
   name: 'node',
   sealer: (e, h) => new NodeSealer(e, h),
   opener: (e, h) => new NodeOpener(e, h),
+  kdf: nodeKdf,
+  frameCipher: nodeFrameCipher,
 };

@@ -11,6 +11,8 @@
  * and cross-checks). Each direction of a connection owns one Sealer or one Opener, which
  * carries the packet counter.
  */
+import type { FrameCipher } from './compact.js';
+import type { Kdf } from './kdf.js';
 
 /** Seals plaintext into packets for one direction. */
 export interface Sealer {
@@ -44,6 +46,12 @@ export interface Opener {
    * Opener refuses everything.
    */
   open(packets: Uint8Array): OpenResult;
+  /**
+   * Like open(), without a result object: hands the plaintext of the packets that verified to
+   * `onPlain` (zero or more calls, in order, each buffer the callee's to keep) and returns null, or
+   * why it stopped. Never throws on peer input; an exception from `onPlain` propagates.
+   */
+  openEach(packets: Uint8Array, onPlain: (plain: Buffer) => void): OpenFailure | null;
   /** Zero the keys. Later calls throw. */
   destroy(): void;
 }
@@ -55,6 +63,13 @@ export interface CryptoEngine {
   sealer(e: Uint8Array, h: Uint8Array): Sealer;
   /** An Opener keyed by AES key `e` and HMAC key `h` (32 bytes each; copied). */
   opener(e: Uint8Array, h: Uint8Array): Opener;
+  /**
+   * The keystream and MAC of one direction of compact framing (DESIGN.md §9), for a CompactSealer
+   * or CompactOpener; keyed by `e` and `h` (32 bytes each; copied). Byte-identical across engines.
+   */
+  frameCipher(e: Uint8Array, h: Uint8Array): FrameCipher;
+  /** The handshake's PBKDF2/HMAC for this engine (HandshakeOptions.kdf). */
+  readonly kdf: Kdf;
 }
 
 export type EngineName = 'node' | 'noble';

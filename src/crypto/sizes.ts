@@ -29,3 +29,23 @@ export const BLOCKS_PER_PACKET = Math.ceil(PADDED_LEN / AES_BLOCK);
 export const DK1_LEN = 2 * MAC_LEN;
 /** Bytes of dk2 = E_C ‖ H_C ‖ E_S ‖ H_S. */
 export const DK2_LEN = 4 * KEY_LEN;
+
+/*
+ * Compact framing (DESIGN.md §9): variable-length frames between two cloakpipe ends.
+ *   frame = AES-256-CTR(E, be16(body len) ‖ be16(data len) ‖ data ‖ zeros) ‖ HMAC-SHA256(H, ct ‖ be64(frame#))
+ */
+
+/** Most plaintext bytes one compact frame carries (chosen by measurement, DESIGN.md §9). */
+export const COMPACT_MAX_DATA = 16 * 1024;
+/** Bytes of the encrypted compact header: be16(body length) ‖ be16(data length). */
+export const COMPACT_HEADER_LEN = 4;
+/** Largest encrypted part of a compact frame: header ‖ body. */
+export const COMPACT_MAX_CT = COMPACT_HEADER_LEN + COMPACT_MAX_DATA;
+/** Largest compact frame on the wire: encrypted part ‖ MAC. */
+export const COMPACT_MAX_FRAME = COMPACT_MAX_CT + MAC_LEN;
+/** Smallest padding bucket: one AES block (a smaller one saves under 16 bytes a frame). */
+export const COMPACT_MIN_BUCKET = AES_BLOCK;
+/** Largest padding bucket: every frame is then a full COMPACT_MAX_DATA body. */
+export const COMPACT_MAX_BUCKET = COMPACT_MAX_DATA;
+/** Default padding bucket: a typical Redis request or short reply fits one 100-byte frame. */
+export const COMPACT_DEFAULT_BUCKET = 64;

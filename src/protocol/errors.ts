@@ -7,6 +7,8 @@
 export type ProtocolErrorCode =
   /** A handshake MAC did not verify: wrong key (or tampering). */
   | 'EBADMAC'
+  /** The peer holds the key but runs the other framing (--framing spiped vs compact). */
+  | 'EFRAMING'
   /** A DH value was out of range (≥ p, 0 or p−1). */
   | 'EBADDH'
   /** The peer sent y = 1 (it runs -f) and this side requires forward secrecy (-g). */
@@ -26,6 +28,7 @@ export type ProtocolErrorCode =
 export const PROTOCOL_ERROR_TEXT: Record<ProtocolErrorCode, string> = {
   EBADMAC:
     'handshake MAC mismatch: the peer uses a different key (or the stream was tampered with)',
+  EFRAMING: 'framing mismatch: both ends must run the same --framing',
   EBADDH: 'peer sent an invalid Diffie-Hellman value',
   ENOPFS: 'peer runs without forward secrecy (-f) and this end requires it (-g)',
   EBADPACKET: 'packet MAC mismatch: data was corrupted or tampered with in transit',
@@ -37,9 +40,14 @@ export const PROTOCOL_ERROR_TEXT: Record<ProtocolErrorCode, string> = {
 
 /** A peer-caused failure with a stable code. */
 export class ProtocolError extends Error {
+  /**
+   * `detail` is appended to the code's text. `reply` holds bytes the connection should still send
+   * before it closes (a server's y ‖ h on EFRAMING, so the client can tell the framing is wrong).
+   */
   constructor(
     readonly code: ProtocolErrorCode,
     detail?: string,
+    readonly reply?: Uint8Array,
   ) {
     super(detail ? `${PROTOCOL_ERROR_TEXT[code]} (${detail})` : PROTOCOL_ERROR_TEXT[code]);
     this.name = 'ProtocolError';

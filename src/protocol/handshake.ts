@@ -14,15 +14,22 @@
  *
  * Because the server reads y_C before it sends y_S, a server holding several keys can try each
  * against h_C and answer with the one that matched, without any change on the wire.
+ *
+ * Under compact framing (DESIGN.md §9) dk1 and dk2 are derived with a label, so a compact end and
+ * a spiped-framing end fail the MAC at step 4 or 5. The failing end then checks the peer's MAC
+ * under the other framing to tell a wrong framing (EFRAMING) from a wrong key (EBADMAC); a server
+ * that finds the key right but the framing wrong still hands back its y_S ‖ h_S (in the error's
+ * `reply`) so that the client can make the same diagnosis.
  */
-import { hmac } from '@noble/hashes/hmac.js';
-import { sha256 } from '@noble/hashes/sha2.js';
 import { concatBytes, ctEqual, zeroize } from '../crypto/bytes.js';
 import { checkPeerValue, DH_ONE, type EphemeralKey } from '../crypto/dh.js';
 import {
   type DhMacKeys,
   deriveDhMacKeys,
   deriveSessionKeys,
+  type Framing,
+  type Kdf,
+  nobleKdf,
   type SessionKeys,
 } from '../crypto/kdf.js';
 import { DH_LEN, NONCE_LEN, YH_LEN } from '../crypto/sizes.js';
@@ -45,6 +52,10 @@ export interface HandshakeOptions {
   readonly nonce: Uint8Array;
   /** This side's ephemeral DH key; null when noPfs. Used once, then destroyed. */
   readonly ephemeral: EphemeralKey | null;
+  /** The data framing both ends must agree on; 'spiped' (the default) is byte-exact with spiped. */
+  readonly framing?: Framing;
+  /** PBKDF2/HMAC primitives (an engine's `kdf`); @noble/hashes by default. */
+  readonly kdf?: Kdf;
 }
 
 /** The outcome of a completed handshake. */
@@ -55,6 +66,8 @@ export interface HandshakeDone {
   readonly keyIndex: number;
   /** True when the connection has no forward secrecy (either side ran -f). */
   readonly noPfs: boolean;
+  /** The framing the keys are for (both ends agreed on it). */
+  readonly framing: Framing;
 }
 
 /** What one push() produced. */
@@ -78,6 +91,8 @@ export class Handshake {
   #peerNonce: Uint8Array | null = null;
   #mac: DhMacKeys | null = null;
   #myY: Uint8Array;
+  readonly #framing: Framing;
+  readonly #kdf: Kdf;
 
   /** Checks the options; throws TypeError on a programming error (not on peer input). */
   constructor(options: HandshakeOptions) {
@@ -90,6 +105,8 @@ export class Handshake {
       throw new TypeError('ephemeral key required without -f');
     this.#o = options;
     this.#myY = options.noPfs ? DH_ONE : options.ephemeral!.publicValue;
+    this.#framing = options.framing ?? 'spiped';
+    this.#kdf = options.kdf ?? nobleKdf;
   }
 
   /** Step 1: the bytes to send first (this side's nonce). */
@@ -104,8 +121,9 @@ export class Handshake {
 
   /**
    * Feed bytes from the peer. Returns what to send and, once complete, the session keys and any
-   * surplus bytes. Throws ProtocolError (EBADMAC, EBADDH, ENOPFS) when the peer fails a check;
-   * after that, or after completion, further input throws Error.
+   * surplus bytes. Throws ProtocolError (EBADMAC, EFRAMING, EBADDH, ENOPFS) when the peer fails a
+   * check; an EFRAMING from a server carries `reply`, to be sent before closing. After a throw,
+   * or after completion, further input throws Error.
    */
   push(chunk: Uint8Array): HandshakeStep {
     if (this.finished) throw new Error('handshake already finished');
@@ -150,8 +168,8 @@ export class Handshake {
       this.#state = 'yh';
       if (o.role === 'client') {
         // C3, C4: dk1, then send y_C ‖ h_C.
-        this.#mac = deriveDhMacKeys(o.keys[0]!, o.nonce, this.#peerNonce);
-        send.push(concatBytes(this.#myY, hmac(sha256, this.#mac.dhmacC, this.#myY)));
+        this.#mac = this.#dk1(o.keys[0]!, o.nonce, this.#peerNonce, this.#framing);
+        send.push(this.#yh(this.#mac.dhmacC));
       }
       return null;
     }
@@ -162,24 +180,32 @@ export class Handshake {
       o.role === 'client' ? [o.nonce, this.#peerNonce!] : [this.#peerNonce!, o.nonce];
     let keyIndex = 0;
     if (o.role === 'client') {
-      if (!ctEqual(hmac(sha256, this.#mac!.dhmacS, y), h)) throw new ProtocolError('EBADMAC');
-    } else {
-      keyIndex = -1;
-      for (let i = 0; i < o.keys.length; i++) {
-        const mac = deriveDhMacKeys(o.keys[i]!, nonceC, nonceS);
-        if (keyIndex < 0 && ctEqual(hmac(sha256, mac.dhmacC, y), h)) {
-          keyIndex = i;
-          this.#mac = mac;
-        } else zeroize(mac.dhmacC, mac.dhmacS);
+      if (!ctEqual(this.#kdf.hmacSha256(this.#mac!.dhmacS, y), h)) {
+        // Right key, other framing? Then h_S verifies under the other framing's dk1.
+        const alt = this.#dk1(o.keys[0]!, nonceC, nonceS, this.#otherFraming);
+        const framingOnly = ctEqual(this.#kdf.hmacSha256(alt.dhmacS, y), h);
+        zeroize(alt.dhmacC, alt.dhmacS);
+        if (framingOnly) throw this.#framingError();
+        throw new ProtocolError('EBADMAC');
       }
-      if (keyIndex < 0) throw new ProtocolError('EBADMAC');
+    } else {
+      keyIndex = this.#matchKey(nonceC, nonceS, y, h, this.#framing);
+      if (keyIndex < 0) {
+        const alt = this.#matchKey(nonceC, nonceS, y, h, this.#otherFraming);
+        if (alt < 0) throw new ProtocolError('EBADMAC');
+        // S5 under this end's framing, so the client can diagnose the mismatch too.
+        const mine = this.#dk1(o.keys[alt]!, nonceC, nonceS, this.#framing);
+        const reply = this.#yh(mine.dhmacS);
+        zeroize(mine.dhmacC, mine.dhmacS);
+        throw this.#framingError(reply);
+      }
     }
     const check = checkPeerValue(y);
     if (check === 'one' && o.requirePfs) throw new ProtocolError('ENOPFS');
     if (check !== 'ok' && check !== 'one') throw new ProtocolError('EBADDH', check);
     if (o.role === 'server') {
       // S5: send y_S ‖ h_S, keyed by the key that matched.
-      send.push(concatBytes(this.#myY, hmac(sha256, this.#mac!.dhmacS, this.#myY)));
+      send.push(this.#yh(this.#mac!.dhmacS));
     }
     // C6/S6: y_SC, which is 1 when either side runs -f.
     const noPfs = o.noPfs || check === 'one';
@@ -191,10 +217,61 @@ export class Handshake {
       ySC = o.ephemeral!.computeSecret(y);
     }
     // C7/S7: the session keys.
-    const keys = deriveSessionKeys(o.keys[keyIndex]!, nonceC, nonceS, ySC);
+    const keys = deriveSessionKeys(
+      o.keys[keyIndex]!,
+      nonceC,
+      nonceS,
+      ySC,
+      this.#framing,
+      this.#kdf,
+    );
     if (ySC !== DH_ONE) zeroize(ySC);
     zeroize(this.#mac!.dhmacC, this.#mac!.dhmacS, this.#buf);
     this.#state = 'done';
-    return { keys, keyIndex, noPfs };
+    return { keys, keyIndex, noPfs, framing: this.#framing };
+  }
+
+  get #otherFraming(): Framing {
+    return this.#framing === 'spiped' ? 'compact' : 'spiped';
+  }
+
+  #dk1(k: Uint8Array, nonceC: Uint8Array, nonceS: Uint8Array, framing: Framing): DhMacKeys {
+    return deriveDhMacKeys(k, nonceC, nonceS, framing, this.#kdf);
+  }
+
+  /** This side's y ‖ HMAC(dhmac, y). */
+  #yh(dhmac: Uint8Array): Uint8Array {
+    return concatBytes(this.#myY, this.#kdf.hmacSha256(dhmac, this.#myY));
+  }
+
+  /**
+   * S4 on a server: the index of the first key under which h_C verifies for `framing`, or -1. The
+   * matching key's dk1 is kept in #mac; every other is zeroed. Every key is tried (no early exit).
+   */
+  #matchKey(
+    nonceC: Uint8Array,
+    nonceS: Uint8Array,
+    y: Uint8Array,
+    h: Uint8Array,
+    framing: Framing,
+  ): number {
+    const keys = this.#o.keys;
+    let keyIndex = -1;
+    for (let i = 0; i < keys.length; i++) {
+      const mac = this.#dk1(keys[i]!, nonceC, nonceS, framing);
+      if (keyIndex < 0 && ctEqual(this.#kdf.hmacSha256(mac.dhmacC, y), h)) {
+        keyIndex = i;
+        this.#mac = mac;
+      } else zeroize(mac.dhmacC, mac.dhmacS);
+    }
+    return keyIndex;
+  }
+
+  #framingError(reply?: Uint8Array): ProtocolError {
+    return new ProtocolError(
+      'EFRAMING',
+      `this end uses ${this.#framing} framing, the peer uses ${this.#otherFraming} framing`,
+      reply,
+    );
   }
 }
