@@ -27,6 +27,7 @@ export const HANDSHAKE_FAILURES = every<HandshakeFailure>({
   ETRUNC: true,
   ESOCKET: true,
   EPEERMODE: true,
+  EFRAMING: true,
 });
 
 /** cloakpipe_packets_rejected_total{reason}. */
