@@ -328,7 +328,7 @@ export function renderManPage(
     'A boolean option takes \\fB1\\fR/\\fB0\\fR, \\fBtrue\\fR/\\fBfalse\\fR, \\fByes\\fR/\\fBno\\fR or \\fBon\\fR/\\fBoff\\fR, in any case;',
     'any other value, or a number option set to something that is not a number, is a usage error.',
     'The command line wins over the environment.',
-    `An unknown \\fB${ENV_PREFIX}_*\\fR variable is ignored with a warning; other names are never read.`,
+    `An unknown \\fB${ENV_PREFIX}_*\\fR variable is ignored, with a warning on standard error that names it; other names are never read.`,
   );
   for (const [key, spec] of Object.entries(options)) {
     const long = longName(key, spec);

@@ -6,6 +6,7 @@
  * exit code in exactly one place, exitCode().
  */
 import { KeyFileError } from '../crypto/keyfile.js';
+import { startupErrorLine } from '../daemon/journal.js';
 import {
   badNumberFlag,
   buildParser,
@@ -70,12 +71,12 @@ function exitCode(err: unknown): number {
   if (err instanceof UsageError) {
     const { synopsis, help } = USAGE[err.command];
     process.stderr.write(
-      `cloakpipe: ${err.message}\nusage: ${synopsis}\nTry '${help}' for more.\n`,
+      `${startupErrorLine(err.message)}usage: ${synopsis}\nTry '${help}' for more.\n`,
     );
     return 1;
   }
   if (err instanceof StartError || err instanceof KeyFileError) {
-    process.stderr.write(`cloakpipe: ${err.message}\n`);
+    process.stderr.write(startupErrorLine(err.message));
     return 1;
   }
   throw err;

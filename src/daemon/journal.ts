@@ -73,3 +73,12 @@ export function journalDestination(dest: { write(s: string): unknown }): {
     },
   };
 }
+
+/**
+ * `text` as the one line a start-up error is printed as (`cloakpipe: <text>`), for stderr (`fd`).
+ * When that stream is the journal's, the line carries the error priority (`<3>`), so
+ * `journalctl -p warning` shows why a unit failed to start. Never throws.
+ */
+export function startupErrorLine(text: string, fd = 2): string {
+  return `${isJournalStream(fd) ? `<${JOURNAL_PRIORITY.error}>` : ''}cloakpipe: ${text}\n`;
+}

@@ -35,9 +35,9 @@ test('levels are names by default and numbers with --log-numeric-levels', async 
 });
 
 /**
- * Run one -d end with stdout on a file, JOURNAL_STREAM set by `journal(dev, ino)`, a key that is
- * group-readable (a WARN line) and a target that does not resolve (a FATAL line, exit 1). Returns
- * stdout's lines.
+ * Run one -d end with stdout and stderr on one file (as systemd connects a service), JOURNAL_STREAM
+ * set by `journal(dev, ino)`, a key that is group-readable (a WARN line) and a target that does not
+ * resolve (a start-up error on stderr, exit 1). Returns the file's lines.
  */
 async function runWithStdoutFile(journal: (dev: bigint, ino: bigint) => string): Promise<string[]> {
   const loose = join(dir, 'loose');
@@ -49,7 +49,7 @@ async function runWithStdoutFile(journal: (dev: bigint, ino: bigint) => string):
     process.execPath,
     [BIN, '-F', '-d', '-s', '[127.0.0.1]:0', '-t', 'no-such-host.invalid:1', '-k', loose],
     {
-      stdio: ['ignore', fd, 'pipe'],
+      stdio: ['ignore', fd, fd],
       env: { ...process.env, JOURNAL_STREAM: journal(st.dev, st.ino) },
     },
   );
@@ -66,12 +66,13 @@ test('under systemd (JOURNAL_STREAM is stdout) each line starts with its <N> pri
   const warn = lines.find((l) => l.includes('WARNING: key file'));
   const fatal = lines.find((l) => l.includes('cannot resolve target'));
   assert.match(warn ?? '', /^<4>\{"level":"warn",/);
-  assert.match(fatal ?? '', /^<2>\{"level":"fatal",/);
-  for (const l of lines) assert.match(l, /^<[2-7]>\{"level":"/, l);
+  assert.match(fatal ?? '', /^<3>cloakpipe: cannot resolve target no-such-host\.invalid:1/);
+  for (const l of lines) assert.match(l, /^<[2-7]>(\{"level":"|cloakpipe: )/, l);
 });
 
 test('JOURNAL_STREAM naming another stream (output redirected) gives plain JSON lines', async () => {
   const lines = await runWithStdoutFile((dev, ino) => `${dev}:${ino + 1n}`);
   assert.ok(lines.length >= 2, lines.join('\n'));
-  for (const l of lines) assert.match(l, /^\{"level":"/, l);
+  for (const l of lines) assert.match(l, /^(\{"level":"|cloakpipe: )/, l);
+  assert.ok(lines.some((l) => l.startsWith('cloakpipe: cannot resolve target')));
 });

@@ -19,7 +19,7 @@ test('unknown CLOAKPIPE_* names: the man page, the k8s example and the binary ag
   );
   assert.ok(
     env.includes(
-      'An unknown \\fBCLOAKPIPE_*\\fR variable is ignored, with a warning on standard error that names it.\n',
+      'An unknown \\fBCLOAKPIPE_*\\fR variable is ignored, with a warning on standard error that names it; other names are never read.\n',
     ),
     env,
   );
