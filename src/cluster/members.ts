@@ -1,11 +1,11 @@
 /**
- * The -d end's allow-list in cluster mode: it dials only its seed (-t) and the nodes the cluster
- * itself reports. It learns them with its own `CLUSTER NODES` query (to the seed, or to any member
- * it already knows when the seed is down), at start, every refresh interval, and on demand when a
- * route names a node it has not seen (rate-limited). A route request is never trusted just because
- * it is authenticated: a key holder must not gain a path to arbitrary hosts behind -d. This file
- * holds the timer-driven list and its decisions; the query is in nodes-query.ts and reading its
- * reply in nodes-reply.ts.
+ * The -d end's allow-list in cluster mode (DESIGN.md §6): it dials only its seed (-t) and the nodes
+ * the cluster itself reports. It learns them with its own `CLUSTER NODES` query (to the seed, or to
+ * any member it already knows when the seed is down), at start, every refresh interval, and on
+ * demand when a route names a node it has not seen (rate-limited). A route request is never trusted
+ * just because it is authenticated: a key holder must not gain a path to arbitrary hosts behind -d.
+ * This file holds the timer-driven list and its decisions; the query is in nodes-query.ts and
+ * reading its reply in nodes-reply.ts.
  */
 import type { Logger } from 'pino';
 import type { Route } from '../protocol/route.js';

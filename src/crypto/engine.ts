@@ -1,6 +1,6 @@
 /**
  * The packet engine interface: sealing and opening spiped data packets
- * (DESIGN.md "data packets"; spiped lib/proto/proto_crypt.c).
+ * (DESIGN.md §2.3; spiped lib/proto/proto_crypt.c).
  *
  *   padded = M ‖ zeros to MAX_DATA ‖ be32(len M)                  (PADDED_LEN bytes)
  *   ct     = AES-256-CTR(E, padded), counter = be64(packet#) ‖ be64(block#)

@@ -1,5 +1,5 @@
 /**
- * The spiped 1.6 handshake as a pure state machine over bytes (spiped DESIGN.md, handshake steps
+ * The spiped 1.6 handshake as a pure state machine over bytes (DESIGN.md §2.2, handshake steps
  * C1–C7 / S1–S7; lib/proto/proto_handshake.c). It never touches a socket or a timer: the caller
  * sends what `start()` and `push()` return, and feeds in what arrives.
  *

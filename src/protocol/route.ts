@@ -1,17 +1,17 @@
 /**
  * cloakpipe's cluster route header (version 1), sent inside the encrypted stream right after the
- * handshake, only between two `--cluster` ends. Plain mode never sends it, so plain mode stays
- * byte-compatible with spiped.
+ * handshake, only between two `--cluster` ends (DESIGN.md §3). Plain mode never sends it, so plain
+ * mode stays byte-compatible with spiped.
  *
  *   -e → -d   CLOAKPIPE/1 ROUTE <host> <port>\r\n     the cluster node this connection is for
  *   -d → -e   CLOAKPIPE/1 OK <ip> <port>\r\n          dialled that address; Redis bytes follow
  *             CLOAKPIPE/1 REFUSED <reason>\r\n        not a member of the cluster (connection ends)
  *
- * `<host>` is the node's address as the cluster reports it (IPv6 unbracketed, a host name, or
- * `-` for the seed given to -d with -t). The line is ASCII, at most ROUTE_MAX_LINE bytes, and
- * distinct from any Redis request a plain -e could send first, so either misconfiguration is
- * recognised: a plain -d (or spiped) forwards the header to Redis, which answers `-ERR unknown
- * command`, and a `--cluster -d` that receives Redis bytes instead of a header says so.
+ * `<host>` is the node's address as the cluster reports it (IPv6 unbracketed, a host name, or `-`
+ * for the seed given to -d with -t). The line is ASCII, at most ROUTE_MAX_LINE bytes, and distinct
+ * from any Redis request a plain -e could send first, so either misconfiguration is recognised: a
+ * plain -d (or spiped) forwards the header to Redis, which answers `-ERR unknown command`, and a
+ * `--cluster -d` that receives Redis bytes instead of a header says so.
  */
 
 /** Prefix shared by every route line. */

@@ -4,7 +4,7 @@
  * reorder, replay, reflect, stall). Works over TCP and UNIX sockets.
  *
  * Offsets count the bytes of one direction of one connection from its first byte. The handshake
- * is NONCE_LEN + YH_LEN = 320 bytes per direction (PROTOCOL.md), so packet n of a direction starts
+ * is NONCE_LEN + YH_LEN = 320 bytes per direction (DESIGN.md §2.2), so packet n of a direction starts
  * at packetStart(n) = 320 + 1060·n. With any fault set, each direction is forwarded in whole
  * protocol units (the 32-byte nonce, the 288-byte y ‖ h, then 1060-byte packets), which is how
  * both ends write them; a partial unit is forwarded when its sender ends. With no fault the proxy

@@ -21,7 +21,7 @@ function pattern(len: number, seed: number): Buffer {
   return out;
 }
 
-/** The packet format read straight off PROTOCOL.md, one message (1..1024 bytes) at a time. */
+/** The packet format read straight off DESIGN.md §2.3, one message (1..1024 bytes) at a time. */
 function referencePacket(e: Uint8Array, h: Uint8Array, pnum: number, msg: Uint8Array): Buffer {
   const padded = Buffer.alloc(PADDED_LEN);
   padded.set(msg);
