@@ -6,7 +6,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Summary, summarize } from './stats.js';
-import { VARIANTS } from './variants.js';
+import { type Column, type RatioSpec, VARIANTS } from './variants.js';
 
 /** The columns a row can fill, unless its table names its own (Table.columns): one per variant. */
 export const COLUMNS: readonly Column[] = [
@@ -15,15 +15,7 @@ export const COLUMNS: readonly Column[] = [
   'spiped',
   ...VARIANTS.map((v) => v.column),
 ];
-/** A column name: one of COLUMNS, or one a table declares in Table.columns. */
-export type Column = string;
-
-/** The ratio column of a table: median of `num` / median of `den`, headed `label`. */
-export interface RatioSpec {
-  readonly num: Column;
-  readonly den: Column;
-  readonly label: string;
-}
+export type { Column, RatioSpec } from './variants.js';
 
 /** The default ratio column: cloakpipe/spiped. */
 export const DEFAULT_RATIO: RatioSpec = {

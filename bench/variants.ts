@@ -5,7 +5,16 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import type { Column, RatioSpec } from './report.js';
+
+/** A column name: one of report.ts's COLUMNS, or one a table declares in Table.columns. */
+export type Column = string;
+
+/** The ratio column of a table: median of `num` / median of `den`, headed `label`. */
+export interface RatioSpec {
+  readonly num: Column;
+  readonly den: Column;
+  readonly label: string;
+}
 
 const CLOAKPIPE_BIN = fileURLToPath(new URL('../../bin/cloakpipe.js', import.meta.url));
 
