@@ -8,13 +8,12 @@
  * The concatenation of every `pass`, `captured` and `redirect` event's bytes is always exactly the
  * input, in order, whatever happens, including after a failure: a malformed stream turns the
  * scanner into a transparent pass-through (one `error` event, then only `pass`). Pure: no I/O, no
- * timers, no recursion; never throws on any input.
+ * timers, no recursion; never throws on any input. This file finds where frames start and end;
+ * what each frame does with its bytes (stream, hold, release) is ReplyOutput's (reply-output.ts).
  */
 import { CR, LF, LONG_STR_SIZE } from './limits.js';
 import { isDigit, string2ll } from './numbers.js';
-import { parseRedirect } from './redirect.js';
 import {
-  captureOverflowText,
   DEFAULT_REPLY_LIMITS,
   type FrameRole,
   type ReplyEvent,
@@ -23,6 +22,7 @@ import {
   type ReplyLimits,
   type ReplyScannerOptions,
 } from './reply-events.js';
+import { ReplyOutput } from './reply-output.js';
 import {
   DOLLAR,
   GT,
@@ -36,8 +36,6 @@ import {
   type RespType,
 } from './types.js';
 
-const EMPTY = new Uint8Array(0);
-
 // Scanner states.
 const S_TYPE = 0; // expecting a type byte
 const S_LINE = 1; // inside a line (header or scalar), up to CRLF
@@ -46,12 +44,6 @@ const S_BULK_CR = 3; // expecting the CR after a payload
 const S_BULK_LF = 4; // expecting the LF after a payload
 const S_PART = 5; // streamed string: expecting `;`
 const S_DEAD = 6; // failed: everything passes through
-
-// What the current top-level frame is doing with its bytes.
-const M_NONE = 0; // between frames
-const M_PASS = 1; // streaming
-const M_CAPTURE = 2; // held for a `captured` event
-const M_CHECK = 3; // a top-level `-` line, held to be checked for MOVED/ASK
 
 /** Incremental RESP2/RESP3 reply scanner; see the file comment for the contract. */
 export class ReplyScanner<T = true> {
@@ -70,22 +62,14 @@ export class ReplyScanner<T = true> {
   // Open aggregates: elements still due (-1 = streamed, ends at `.`), and whether each is `|`.
   readonly #due: number[] = [];
   readonly #attr: boolean[] = [];
-  // The current top-level frame.
-  #mode = M_NONE;
-  #frame: ReplyFrame | null = null;
-  #tag: T | null = null;
-  #held: Uint8Array[] = [];
-  #heldLen = 0;
-  // Per push().
-  #chunk: Uint8Array = EMPTY;
-  #out: ReplyEvent<T>[] = [];
-  #passFrom = -1;
-  #holdFrom = 0;
+  // What the current top-level frame does with its bytes, and the events.
+  readonly #output: ReplyOutput<T>;
 
   /** A scanner at the start of a stream; `options.limits` override DEFAULT_REPLY_LIMITS. */
   constructor(options: ReplyScannerOptions<T> = {}) {
     this.#limits = { ...DEFAULT_REPLY_LIMITS, ...options.limits };
     this.#capture = options.capture ?? null;
+    this.#output = new ReplyOutput<T>(this.#limits);
   }
 
   /**
@@ -100,10 +84,7 @@ export class ReplyScanner<T = true> {
       this.#offset += n;
       return out;
     }
-    this.#out = out;
-    this.#chunk = chunk;
-    this.#passFrom = this.#holding() ? -1 : 0;
-    this.#holdFrom = 0;
+    this.#output.begin(chunk, out);
     let i = 0;
     while (i < n) {
       switch (this.#state) {
@@ -143,9 +124,8 @@ export class ReplyScanner<T = true> {
           i = n;
       }
     }
-    if (this.#state !== S_DEAD) this.#chunkEnd(n);
+    if (this.#state !== S_DEAD) this.#output.end(n);
     this.#offset += n;
-    this.#chunk = EMPTY;
     return out;
   }
 
@@ -156,7 +136,7 @@ export class ReplyScanner<T = true> {
 
   /** True between top-level frames (a stream that ends here ended cleanly). */
   get atBoundary(): boolean {
-    return this.#state === S_TYPE && this.#mode === M_NONE;
+    return this.#state === S_TYPE && this.#output.between;
   }
 
   /** True once the stream was found malformed (the scanner now passes everything through). */
@@ -166,16 +146,12 @@ export class ReplyScanner<T = true> {
 
   /** Bytes currently held for a capture or a redirect check (0 while streaming). */
   get heldBytes(): number {
-    return this.#heldLen;
+    return this.#output.heldBytes;
   }
 
   /** Aggregates currently open. */
   get depth(): number {
     return this.#due.length;
-  }
-
-  #holding(): boolean {
-    return this.#mode === M_CAPTURE || this.#mode === M_CHECK;
   }
 
   /** A type byte at chunk index `i`. */
@@ -340,7 +316,7 @@ export class ReplyScanner<T = true> {
       due.pop();
       isAttr = this.#attr.pop()!;
     }
-    this.#endFrame(e);
+    this.#output.close(e);
     return e;
   }
 
@@ -350,106 +326,7 @@ export class ReplyScanner<T = true> {
     const role: FrameRole = b === GT ? 'push' : b === PIPE ? 'attribute' : 'reply';
     const frame: ReplyFrame = { type, role, offset: this.#offset + i };
     const tag = this.#capture === null ? null : this.#capture(frame);
-    const capture = tag !== null && tag !== undefined;
-    this.#frame = frame;
-    this.#tag = capture ? tag : null;
-    if (capture || b === MINUS) {
-      this.#flushPass(i);
-      this.#mode = capture ? M_CAPTURE : M_CHECK;
-      this.#holdFrom = i;
-    } else {
-      this.#mode = M_PASS;
-      if (this.#passFrom < 0) this.#passFrom = i;
-    }
-  }
-
-  /** The current top-level frame ends just before chunk index `e`. */
-  #endFrame(e: number): void {
-    const mode = this.#mode;
-    const frame = this.#frame!;
-    const tag = this.#tag;
-    this.#mode = M_NONE;
-    this.#frame = null;
-    this.#tag = null;
-    if (mode !== M_CAPTURE && mode !== M_CHECK) return;
-    const bytes = this.#takeHeld(e);
-    this.#passFrom = e;
-    const redirect =
-      frame.type === '-' && bytes.length <= this.#checkCap() ? parseRedirect(bytes) : null;
-    if (redirect !== null) this.#out.push({ kind: 'redirect', frame, tag, redirect, bytes });
-    else if (mode === M_CHECK || bytes.length <= this.#limits.captureCap)
-      this.#out.push(
-        mode === M_CHECK
-          ? { kind: 'pass', bytes }
-          : { kind: 'captured', frame, tag: tag as T, bytes },
-      );
-    else {
-      this.#overflow(frame.offset);
-      this.#out.push({ kind: 'pass', bytes });
-    }
-  }
-
-  /** Most bytes a redirect check holds: the line cap plus the `-` and CRLF around it. */
-  #checkCap(): number {
-    return this.#limits.maxLineLength + 3;
-  }
-
-  /** The held bytes of the current frame plus chunk[holdFrom, e), as one array. */
-  #takeHeld(e: number): Uint8Array {
-    const tail = this.#chunk.subarray(this.#holdFrom, e);
-    if (this.#held.length === 0) return tail;
-    const all = new Uint8Array(this.#heldLen + tail.length);
-    let off = 0;
-    for (const part of this.#held) {
-      all.set(part, off);
-      off += part.length;
-    }
-    all.set(tail, off);
-    this.#held = [];
-    this.#heldLen = 0;
-    return all;
-  }
-
-  /** Emit the pending pass range [passFrom, i) of the chunk, if any. */
-  #flushPass(i: number): void {
-    if (this.#passFrom >= 0 && i > this.#passFrom)
-      this.#out.push({ kind: 'pass', bytes: this.#chunk.subarray(this.#passFrom, i) });
-    this.#passFrom = -1;
-  }
-
-  /** End of a chunk of length `n`: flush the pass range, or copy the held tail (within its cap). */
-  #chunkEnd(n: number): void {
-    if (!this.#holding()) {
-      this.#flushPass(n);
-      return;
-    }
-    const part = n - this.#holdFrom;
-    const cap = this.#mode === M_CAPTURE ? this.#limits.captureCap : this.#checkCap();
-    if (this.#heldLen + part > cap) {
-      if (this.#mode === M_CAPTURE) this.#overflow(this.#frame!.offset);
-      this.#release(n);
-      this.#mode = M_PASS;
-      return;
-    }
-    if (part === 0) return;
-    const copy = new Uint8Array(part);
-    copy.set(this.#chunk.subarray(this.#holdFrom, n));
-    this.#held.push(copy);
-    this.#heldLen += part;
-  }
-
-  /** Pass everything held plus chunk[holdFrom, end), and hold nothing. */
-  #release(end: number): void {
-    for (const bytes of this.#held) this.#out.push({ kind: 'pass', bytes });
-    this.#held = [];
-    this.#heldLen = 0;
-    if (end > this.#holdFrom)
-      this.#out.push({ kind: 'pass', bytes: this.#chunk.subarray(this.#holdFrom, end) });
-  }
-
-  #overflow(offset: number): void {
-    const detail = `${captureOverflowText(this.#limits.captureCap)}; passed unchanged`;
-    this.#out.push({ kind: 'error', reason: 'capture-cap', detail, offset, fatal: false });
+    this.#output.open(frame, tag, b === MINUS, i);
   }
 
   /**
@@ -457,15 +334,8 @@ export class ReplyScanner<T = true> {
    * (held bytes and the rest of the chunk) as pass-through. Returns the chunk length.
    */
   #fail(reason: ReplyFailure, detail: string, i: number): number {
-    const n = this.#chunk.length;
-    const offset = this.#offset + i;
-    const holding = this.#holding();
-    if (!holding) this.#flushPass(i);
-    this.#out.push({ kind: 'error', reason, detail, offset, fatal: true });
-    if (holding) this.#release(n);
-    else if (i < n) this.#out.push({ kind: 'pass', bytes: this.#chunk.subarray(i, n) });
+    const n = this.#output.fail(reason, detail, this.#offset + i, i);
     this.#state = S_DEAD;
-    this.#mode = M_NONE;
     this.#due.length = 0;
     this.#attr.length = 0;
     return n;
