@@ -14,7 +14,7 @@
  */
 import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
-import { closeSync, openSync } from 'node:fs';
+import { closeSync, openSync, rmSync } from 'node:fs';
 
 /** How long the launcher waits, after the background process exits, for its last report. */
 const REPORT_GRACE_MS = 200;
@@ -41,6 +41,8 @@ function hasLauncher(): boolean {
 }
 
 function report(msg: Report): void {
+  // A worker tells its primary, which tells the launcher (see reportWhenWorkersListen).
+  if (cluster.isWorker && msg.cloakpipe === 'error' && process.connected) process.send!(msg);
   if (!hasLauncher()) return;
   process.send!(msg, undefined, {}, () => {
     if (process.connected) process.disconnect();
@@ -58,25 +60,30 @@ export function reportStartError(error: string): void {
 }
 
 /**
- * In a --workers primary started by a launcher: report once the first worker listens, or the
- * first worker's death before that (then exit 1: the launcher reports the failure).
+ * In a --workers primary started by a launcher: report once the first worker listens, or else
+ * the first worker's start-up error (or death), then remove `pidFile` and exit 1.
  */
-export function reportWhenWorkersListen(): void {
+export function reportWhenWorkersListen(pidFile: string | null): void {
   if (!hasLauncher()) return;
+  let error: string | null = null;
+  const onMessage = (_w: unknown, m: Report): void => {
+    if (m?.cloakpipe === 'error') error ??= m.error;
+  };
   const onListening = (): void => {
     cluster.off('exit', onExit);
+    cluster.off('message', onMessage);
     reportListening();
   };
   const onExit = (_w: unknown, code: number | null, signal: string | null): void => {
     cluster.off('listening', onListening);
-    const how = signal ?? `code ${code}`;
-    process.send!(
-      { cloakpipe: 'error', error: `cloakpipe: a worker exited (${how}) before it listened` },
-      undefined,
-      {},
-      () => process.exit(1),
-    );
+    setTimeout(() => {
+      const how = signal ?? `code ${code}`;
+      const text = error ?? `cloakpipe: a worker exited (${how}) before it listened`;
+      if (pidFile !== null) rmSync(pidFile, { force: true });
+      process.send!({ cloakpipe: 'error', error: text }, undefined, {}, () => process.exit(1));
+    }, REPORT_GRACE_MS);
   };
+  cluster.on('message', onMessage);
   cluster.once('listening', onListening);
   cluster.once('exit', onExit);
 }

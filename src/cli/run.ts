@@ -133,7 +133,7 @@ export async function run(c: Config): Promise<number> {
   if (c.workers > 1 && !isWorker()) {
     keyring.destroy();
     if (c.pidFile !== null) writeFileSync(c.pidFile, `${process.pid}\n`);
-    reportWhenWorkersListen();
+    reportWhenWorkersListen(c.pidFile);
     const code = await runPrimary(c.workers, log);
     if (c.pidFile !== null) removeQuietly(c.pidFile);
     return code;
