@@ -186,6 +186,23 @@ test('without -F: a start-up error in the background exits 1 with that error', a
     assert.equal(r.code, 1);
     assert.equal(r.stderr, `cloakpipe: cannot listen on 127.0.0.1:${port}: EADDRINUSE\n`);
     assert.equal(existsSync(pidFile), false, 'no pid file is left behind');
+    // With --workers the error happens in a worker; the primary passes it on.
+    const w = await runCommand([
+      '-e',
+      '-s',
+      `[127.0.0.1]:${port}`,
+      '-t',
+      '[127.0.0.1]:9',
+      '-k',
+      key,
+      '-p',
+      pidFile,
+      '--workers',
+      '2',
+    ]);
+    assert.equal(w.code, 1);
+    assert.equal(w.stderr, `cloakpipe: cannot listen on 127.0.0.1:${port}: EADDRINUSE\n`);
+    assert.equal(existsSync(pidFile), false, 'the primary removed its pid file');
   } finally {
     busy.close();
   }
