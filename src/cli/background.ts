@@ -6,7 +6,8 @@
  * session, with an IPC channel as the private marker (no environment variable, no extra
  * argument). The background process runs the tunnel in the foreground and reports over that
  * channel once it listens, or the error that stopped it, then drops the channel. Its stdout and
- * stderr go to --log-file (appended) or /dev/null.
+ * stderr go to --log-file (appended) or /dev/null; its stdin is closed, or a pipe that carries
+ * a `-k -` key read by the launcher.
  *
  * A supervisor keeps a process in the foreground without -F: systemd (INVOCATION_ID or
  * NOTIFY_SOCKET), PID 1 (a container's entrypoint), socket activation (LISTEN_FDS), a --workers
@@ -14,7 +15,7 @@
  */
 import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
-import { closeSync, openSync, rmSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
 
 /** How long the launcher waits, after the background process exits, for its last report. */
 const REPORT_GRACE_MS = 200;
@@ -91,23 +92,45 @@ export function reportWhenWorkersListen(pidFile: string | null): void {
 /**
  * Start this command line (`argv`, without node and script) again as a detached background
  * process with its output appended to `logFile` (or discarded), and wait for its report.
+ * With `stdinSecret` (`-k -`), read all of standard input here and hand it to the background
+ * process through a pipe on its standard input (never argv or the environment), then zero it.
  * Resolves with 0 once it listens; with 1 after printing its error (or how it died) to stderr.
  */
-export function launch(argv: readonly string[], logFile: string | null): Promise<number> {
+export function launch(
+  argv: readonly string[],
+  logFile: string | null,
+  stdinSecret = false,
+): Promise<number> {
+  let secret: Buffer | null = null;
+  if (stdinSecret) {
+    try {
+      secret = readFileSync(0);
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      process.stderr.write(`cloakpipe: cannot read standard input: ${e.code ?? e.message}\n`);
+      return Promise.resolve(1);
+    }
+  }
   let out: number;
   try {
     out = openSync(logFile ?? '/dev/null', 'a', 0o640);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
     process.stderr.write(`cloakpipe: cannot open --log-file ${logFile}: ${e.code ?? e.message}\n`);
+    secret?.fill(0);
     return Promise.resolve(1);
   }
   const script = process.argv[1] ?? '';
   const child = spawn(process.execPath, [...process.execArgv, script, ...argv], {
     detached: true,
-    stdio: ['ignore', out, out, 'ipc'],
+    stdio: [secret === null ? 'ignore' : 'pipe', out, out, 'ipc'],
   });
   closeSync(out);
+  if (secret !== null) {
+    const s = secret;
+    child.stdin?.on('error', () => s.fill(0)); // it died first: 'exit' reports that
+    child.stdin?.end(s, () => s.fill(0));
+  }
   const where = logFile === null ? '' : ` (see ${logFile})`;
   return new Promise((resolve) => {
     let done = false;

@@ -87,8 +87,8 @@ function exitCode(err: unknown): number {
 
 /**
  * Without -F and with no supervisor, start the checked command line in the background and
- * return once it listens; otherwise run it here. A key on standard input needs -F: the
- * background process cannot read it.
+ * return once it listens (a secret on standard input is read here and handed over); otherwise
+ * run it here.
  */
 async function runOrLaunch(argv: string[], a: TunnelArgs, c: Config): Promise<number> {
   const logFile = a['log-file'] ?? null;
@@ -100,11 +100,7 @@ async function runOrLaunch(argv: string[], a: TunnelArgs, c: Config): Promise<nu
       );
     return run(c);
   }
-  if (c.keyFiles.includes('-') || a['cluster-auth'] === '-')
-    throw new UsageError(
-      "reading a secret from standard input ('-') needs -F: the background process cannot read it",
-    );
-  return launch(argv, logFile);
+  return launch(argv, logFile, c.keyFiles.includes('-') || a['cluster-auth'] === '-');
 }
 
 /** Run the program with `argv` (without node and script); resolves with the exit code. */
