@@ -54,16 +54,18 @@ adopt({
 function runCommand(
   args: readonly string[],
   env: NodeJS.ProcessEnv = unsupervised(),
+  stdin: Buffer | null = null,
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       env,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      stdio: [stdin === null ? 'ignore' : 'pipe', 'pipe', 'pipe'],
     });
+    if (stdin !== null) child.stdin?.end(stdin);
     let stdout = '';
     let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout?.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(new Error(`cloakpipe ${args.join(' ')} did not return within 15 s:\n${stderr}`));
@@ -212,10 +214,27 @@ test('without -F: a start-up error in the background exits 1 with that error', a
   assert.equal(r.stderr, `cloakpipe: cannot read key file ${missing}: no such file (ENOENT)\n`);
 });
 
-test('without -F: a key on standard input is refused (the background cannot read it)', async () => {
-  const r = await runCommand(['-e', '-s', '[127.0.0.1]:0', '-t', '[127.0.0.1]:9', '-k', '-']);
-  assert.equal(r.code, 1);
-  assert.match(r.stderr, /^cloakpipe: reading a secret from standard input \('-'\) needs -F/);
+test('without -F: a key on standard input (-k -) reaches the background process', async () => {
+  const target = await echoServer();
+  const d = await startEnd('-d', target.address, key);
+  const dTarget = `[${d.address.replace(/:(\d+)$/, ']:$1')}`;
+  const port = await freePort();
+  const pidFile = join(dir, 'stdin.pid');
+  const r = await runCommand(
+    ['-e', '-s', `[127.0.0.1]:${port}`, '-t', dTarget, '-k', '-', '-p', pidFile],
+    unsupervised(),
+    readFileSync(key),
+  );
+  assert.equal(r.code, 0, r.stderr);
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  started.add(pid);
+  const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  assert.ok(cmdline.includes('-k') && cmdline[cmdline.indexOf('-k') + 1] === '-', 'argv says -k -');
+  const payload = randomBytes(16 * 1024);
+  const got = await transfer(`127.0.0.1:${port}`, payload);
+  assert.equal(got.sha256, sha256hex(payload), 'the handshake used the key read from stdin');
+  process.kill(pid, 'SIGTERM');
+  await waitUntil(() => !alive(pid), 'the background process exits on SIGTERM');
 });
 
 test('under systemd (INVOCATION_ID set) it stays in the foreground without -F', async () => {
