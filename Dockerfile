@@ -48,6 +48,9 @@ COPY contrib/docker/healthcheck.mjs ./healthcheck.mjs
 # Override it with -e CLOAKPIPE_METRICS=0.0.0.0:9090 to let Prometheus scrape it; the check follows
 # the variable.
 ENV CLOAKPIPE_METRICS=127.0.0.1:9090
+# Stay in the foreground (-F). cloakpipe would also stay as PID 1, but not under docker run --init
+# or a pod's shared process namespace, where it would return and the container would stop.
+ENV CLOAKPIPE_FOREGROUND=1
 # The node user of the official image, given by number so that Kubernetes runAsNonRoot can check it.
 USER 1000:1000
 # Needs --metrics (CLOAKPIPE_METRICS above). Uses node, not curl: the slim image has no curl.

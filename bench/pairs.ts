@@ -75,7 +75,7 @@ function command(impl: Impl, mode: '-e' | '-d', src: number, dst: number, cfg: P
     ...(cfg.variantArgs ?? []),
     ...(cfg.extraArgs ?? []),
   ];
-  return { cmd: process.execPath, args: [CLOAKPIPE_BIN, ...common, ...extra] };
+  return { cmd: process.execPath, args: [CLOAKPIPE_BIN, '-F', ...common, ...extra] };
 }
 
 /** Start one end on a free port; retries when the port was taken between probe and bind. */

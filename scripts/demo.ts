@@ -81,6 +81,7 @@ async function main(): Promise<void> {
     say(`  redis-server         listening on 127.0.0.1:${redisPort}`);
     const d = start('cloakpipe -d', process.execPath, [
       BIN,
+      '-F',
       '-d',
       '-s',
       `[127.0.0.1]:${dPort}`,
@@ -93,6 +94,7 @@ async function main(): Promise<void> {
     ]);
     const e = start('cloakpipe -e', process.execPath, [
       BIN,
+      '-F',
       '-e',
       '-s',
       `[127.0.0.1]:${ePort}`,

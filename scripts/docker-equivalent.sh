@@ -78,6 +78,7 @@ MIRRORED=(
   'COPY bin ./bin'
   'COPY contrib/docker/healthcheck.mjs ./healthcheck.mjs'
   'ENV CLOAKPIPE_METRICS=127.0.0.1:9090'
+  'ENV CLOAKPIPE_FOREGROUND=1'
   'USER 1000:1000'
 )
 for l in "${MIRRORED[@]}"; do need_line "$l"; done
@@ -170,7 +171,7 @@ NODE_DIR=$(dirname "$(command -v node)")
 user_cmd() {
   UCMD=(setpriv --reuid="$RUN_UID" --regid="$RUN_GID" --clear-groups --
     env -i PATH="$NODE_DIR:/usr/local/bin:/usr/bin:/bin" HOME=/nonexistent NODE_ENV=production
-    CLOAKPIPE_METRICS="$1")
+    CLOAKPIPE_METRICS="$1" CLOAKPIPE_FOREGROUND=1)
 }
 # as_user command...: run it as the image's user, in the foreground.
 as_user() {

@@ -168,10 +168,17 @@ Unless either end runs
 every connection has forward secrecy (an ephemeral Diffie\-Hellman exchange in the 2048\-bit group 14).
 .PP
 .B cloakpipe
-always stays in the foreground and writes JSON log lines to standard output;
-run it under a supervisor such as
-.BR systemd (1)
-or a container runtime.
+returns once the tunnel listens and runs on in the background, as
+.BR spiped (1)
+does, appending its JSON log lines to
+.B \-\-log\-file
+or discarding them.
+With
+.BR \-F ,
+and by itself under a supervisor
+.RB ( systemd (1)
+sets INVOCATION_ID or NOTIFY_SOCKET; socket activation sets LISTEN_FDS; a container runs it as
+PID 1), it stays in the foreground and writes JSON log lines to standard output.
 .PP
 .B cloakpipe keygen
 .I file

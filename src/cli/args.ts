@@ -67,7 +67,8 @@ export const TUNNEL_OPTIONS = {
     alias: 'foreground',
     type: 'boolean',
     group: 'Behaviour:',
-    describe: 'Accepted for spiped compatibility: cloakpipe always runs in the foreground',
+    describe:
+      'Stay in the foreground. Without it, cloakpipe returns once the tunnel listens and runs on in the background (not under systemd, as PID 1, with LISTEN_FDS)',
   },
   f: {
     alias: 'fast',
@@ -130,6 +131,11 @@ export const TUNNEL_OPTIONS = {
     type: 'boolean',
     group: 'Behaviour:',
     describe: 'Not supported: logs go to stdout as JSON lines (journald collects them)',
+  },
+  'log-file': {
+    type: 'string',
+    group: 'Behaviour:',
+    describe: 'In the background (no -F), append logs to this file; without it they are discarded',
   },
   'log-level': {
     type: 'string',

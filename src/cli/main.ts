@@ -15,7 +15,8 @@ import {
   type TunnelArgs,
   VERSION,
 } from './args.js';
-import { buildConfig } from './config.js';
+import { launch, reportStartError, supervisor } from './background.js';
+import { buildConfig, type Config } from './config.js';
 import { readEnv } from './env.js';
 import { StartError, UsageError } from './errors.js';
 import { keygen } from './keygen.js';
@@ -77,9 +78,29 @@ function exitCode(err: unknown): number {
   }
   if (err instanceof StartError || err instanceof KeyFileError) {
     process.stderr.write(startupErrorLine(err.message));
+    // In the background process, stderr is the log: the launcher prints the error too.
+    reportStartError(`cloakpipe: ${err.message}`);
     return 1;
   }
   throw err;
+}
+
+/**
+ * Without -F and with no supervisor, start the checked command line in the background and
+ * return once it listens (a secret on standard input is read here and handed over); otherwise
+ * run it here.
+ */
+async function runOrLaunch(argv: string[], a: TunnelArgs, c: Config): Promise<number> {
+  const logFile = a['log-file'] ?? null;
+  const why = supervisor();
+  if (a.F || why !== null) {
+    if (logFile !== null && why !== 'launcher')
+      process.stderr.write(
+        `cloakpipe: ignoring --log-file ${logFile}: it applies only in the background (logs go to stdout)\n`,
+      );
+    return run(c);
+  }
+  return launch(argv, logFile, c.keyFiles.includes('-') || a['cluster-auth'] === '-');
 }
 
 /** Run the program with `argv` (without node and script); resolves with the exit code. */
@@ -89,7 +110,7 @@ export async function main(argv: string[]): Promise<number> {
     if (argv[0] === 'spipe') return await spipe(argv.slice(1));
     const parsed = await parse(argv);
     if ('exit' in parsed) return parsed.exit;
-    return await run(buildConfig(parsed.args));
+    return await runOrLaunch(argv, parsed.args, buildConfig(parsed.args));
   } catch (err) {
     return exitCode(err);
   }

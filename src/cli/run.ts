@@ -17,6 +17,7 @@ import { formatAddress } from '../pipe/address.js';
 import { dial, type DialOptions } from '../pipe/dial.js';
 import { Resolver } from '../pipe/resolver.js';
 import { VERSION } from './args.js';
+import { reportListening, reportWhenWorkersListen } from './background.js';
 import { type ClusterSetup, setupCluster } from './cluster.js';
 import type { Config } from './config.js';
 import { StartError } from './errors.js';
@@ -132,6 +133,7 @@ export async function run(c: Config): Promise<number> {
   if (c.workers > 1 && !isWorker()) {
     keyring.destroy();
     if (c.pidFile !== null) writeFileSync(c.pidFile, `${process.pid}\n`);
+    reportWhenWorkersListen(c.pidFile);
     const code = await runPrimary(c.workers, log);
     if (c.pidFile !== null) removeQuietly(c.pidFile);
     return code;
@@ -249,6 +251,7 @@ export async function run(c: Config): Promise<number> {
     },
     `listening on ${daemon.address}, forwarding ${c.mode === 'encrypt' ? 'encrypted' : 'decrypted'} to ${targetText}`,
   );
+  if (!isWorker()) reportListening();
   const code = await stopped;
   pool.close();
   keyring.destroy();

@@ -160,7 +160,7 @@ test('an unreadable key file exits 1 naming our uid and the file owner and mode'
   const gid = root ? 65534 : process.getgid!();
   const r = spawnSync(
     process.execPath,
-    [BIN, '-e', '-s', '[127.0.0.1]:0', '-t', '[127.0.0.1]:9', '-k', locked],
+    [BIN, '-F', '-e', '-s', '[127.0.0.1]:0', '-t', '[127.0.0.1]:9', '-k', locked],
     { encoding: 'utf8', timeout: 10_000, ...(root ? { uid, gid } : {}) },
   );
   assert.equal(r.status, 1, r.stderr);

@@ -207,7 +207,7 @@ describe('the unit and env files keep their contract', () => {
   test('key from a credential, settings from /etc/cloakpipe/%i.env, no privileges, V8-safe', () => {
     assert.equal(serviceValue(unit, 'EnvironmentFile'), '/etc/cloakpipe/%i.env');
     assert.equal(serviceValue(unit, 'LoadCredential'), 'key:/etc/cloakpipe/%i.key');
-    assert.equal(serviceValue(unit, 'ExecStart'), `cloakpipe -k ${CREDENTIALS_DIRECTORY}/key`);
+    assert.equal(serviceValue(unit, 'ExecStart'), `cloakpipe -F -k ${CREDENTIALS_DIRECTORY}/key`);
     assert.equal(serviceValue(unit, 'DynamicUser'), 'yes');
     assert.equal(serviceValue(unit, 'CapabilityBoundingSet'), '');
     assert.equal(serviceValue(unit, 'AmbientCapabilities'), '');

@@ -19,7 +19,19 @@ const LISTENING = /"msg":"listening on (\S+),/;
 /** Tries at a free port for servers that need one fixed in advance. */
 const PORT_TRIES = 3;
 
-/** Run bin/cloakpipe.js with `args` (stdin closed unless `stdin` is given). */
+/** Subcommands that take no -F (it is the tunnel's flag). */
+const SUBCOMMANDS = new Set(['keygen', 'spipe']);
+
+/**
+ * `args` for a tunnel run in the foreground: -F first, as a test manages the process itself
+ * (without it cloakpipe would return once listening and run on in the background).
+ */
+export function foreground(args: readonly string[]): string[] {
+  if (SUBCOMMANDS.has(args[0] ?? '') || args.includes('-F')) return [...args];
+  return ['-F', ...args];
+}
+
+/** Run bin/cloakpipe.js with `args` in the foreground (stdin closed unless `stdin` is given). */
 export function cloakpipe(
   args: readonly string[],
   opts: { env?: NodeJS.ProcessEnv; stdin?: Buffer; name?: string } = {},
@@ -28,7 +40,7 @@ export function cloakpipe(
     ...(opts.env ? { env: opts.env } : {}),
     ...(opts.stdin ? { stdin: opts.stdin } : {}),
   };
-  return start(opts.name ?? 'cloakpipe', process.execPath, [BIN, ...args], o);
+  return start(opts.name ?? 'cloakpipe', process.execPath, [BIN, ...foreground(args)], o);
 }
 
 /**
@@ -54,7 +66,7 @@ export async function startCloakpipeUnder(
 ): Promise<{ proc: Proc; address: string }> {
   const [cmd, ...pre] = wrapper;
   if (cmd === undefined) throw new TypeError('empty wrapper command');
-  const proc = start(cmd, cmd, [...pre, process.execPath, BIN, ...args]);
+  const proc = start(cmd, cmd, [...pre, process.execPath, BIN, ...foreground(args)]);
   const m = await proc.waitFor(LISTENING);
   return { proc, address: m[1]! };
 }
