@@ -4,7 +4,7 @@
  * has failed, turns them (or their absence) into a reason for the metrics and one log line
  * saying what to fix. The bytes themselves are never logged (no payload in logs).
  */
-import { SNIFF_LEN, type SniffSide, sniffPeer } from '../protocol/sniff.js';
+import { type PeerKind, SNIFF_LEN, type SniffSide, sniffPeer } from '../protocol/sniff.js';
 import type { HandshakeFailure } from './metrics.js';
 
 /** Why a failed handshake is reported as a named miswiring, and what is logged. */
@@ -35,6 +35,24 @@ export const HANGUP_TEXT =
 
 /** Socket error codes that, with nothing received, mean the peer just went away. */
 const GONE = new Set(['ECONNRESET', 'EPIPE']);
+
+/** TLS: the record's minor version (0 SSL 3.0 … 4 TLS 1.3, as sent) and handshake message type. */
+const TLS_MAX_MINOR = 4;
+const TLS_HELLOS = new Set([1, 2]); // ClientHello, ServerHello
+
+/**
+ * A second look that keeps a wrong-key peer's random nonce from being named by chance (it
+ * matches sniffPeer's short patterns about once in 10^4): a text protocol's opening must be
+ * printable ASCII (or CR, LF, TAB) throughout, and a TLS record must carry a known version and a
+ * hello (or be a short alert). Random bytes pass this about once in 10^7.
+ */
+function plausible(head: Uint8Array, kind: PeerKind): boolean {
+  if (kind !== 'tls')
+    return head.every((b) => (b >= 0x20 && b < 0x7f) || b === 0x0d || b === 0x0a || b === 0x09);
+  if (head.length > 2 && head[2]! > TLS_MAX_MINOR) return false;
+  if (head[0] === 0x15) return head.length < 5 || (head[3] === 0 && head[4] === 2);
+  return head.length < 6 || TLS_HELLOS.has(head[5]!);
+}
 
 /** The first bytes the peer sent during the handshake, kept for diagnosis only. */
 export class PeerSniff {
@@ -74,8 +92,9 @@ export class PeerSniff {
         return { reason: 'ESILENT', level: 'warn', text: SILENT_TEXT };
       return null;
     }
-    const found = sniffPeer(this.#head.subarray(0, this.#len), side);
-    if (found === null) return null;
+    const head = this.#head.subarray(0, this.#len);
+    const found = sniffPeer(head, side);
+    if (found === null || !plausible(head, found.kind)) return null;
     return { reason: 'ENOTPEER', level: 'warn', text: `handshake failed: ${found.hint}` };
   }
 

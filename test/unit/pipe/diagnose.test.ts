@@ -62,6 +62,21 @@ test('recognised openings are ENOTPEER with the hint, whatever the raw reason', 
   assert.match(http!.text, /answers like an HTTP server/);
 });
 
+test('random bytes that match a short pattern by chance are not named', () => {
+  // An inline-command look-alike and a TLS look-alike, each with a non-text or impossible byte.
+  assert.equal(heard('GETx \x8f\x01\xa2').diagnose('EBADMAC', 'accepted', true), null);
+  assert.equal(heard('\x16\x03\x09\x00\x10\x01').diagnose('EBADMAC', 'accepted', true), null);
+  assert.equal(heard('\x16\x03\x01\x00\x10\x07').diagnose('EBADMAC', 'accepted', true), null);
+  assert.equal(
+    heard('\x16\x03\x01\x02\x00\x01\x00\x01').diagnose('EBADMAC', 'accepted', true)?.reason,
+    'ENOTPEER',
+  );
+  assert.equal(
+    heard('\x15\x03\x03\x00\x02').diagnose('ETRUNC', 'dialled', true)?.reason,
+    'ENOTPEER',
+  );
+});
+
 test('random bytes (a wrong key) keep the generic report; clear() forgets', () => {
   const s = heard('\x8f\x01\xa2\x33\x00\xfe\x10\x20\x30\x40\x50\x60\x70\x80\x90\xa0\xb0');
   assert.equal(s.length, SNIFF_LEN);
