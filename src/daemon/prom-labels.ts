@@ -28,6 +28,9 @@ export const HANDSHAKE_FAILURES = every<HandshakeFailure>({
   ESOCKET: true,
   EPEERMODE: true,
   EFRAMING: true,
+  EPROBE: true,
+  ENOTPEER: true,
+  ESILENT: true,
 });
 
 /** cloakpipe_packets_rejected_total{reason}. */
@@ -52,6 +55,7 @@ export const TARGET_ERROR_CODES = [
   'ECONNRESET',
   'ENOENT',
   'EACCES',
+  'EPEERHUP',
 ] as const;
 
 /** cloakpipe_cluster_route_refusals_total{reason} (cluster mode, -d). */

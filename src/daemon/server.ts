@@ -202,7 +202,7 @@ export class Daemon {
       log,
       targetWarning: (code, message) =>
         this.#targetWarn.warn(
-          { code, err: message, conn: id },
+          { code, err: message, conn: id, peer, mode },
           `target connect failed (${code}); dropping connection` + fdHint(code),
         ),
       ...(this.#deps.routing ? { routing: this.#deps.routing(route) } : {}),

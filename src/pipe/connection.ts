@@ -23,6 +23,7 @@ import { PROTOCOL_ERROR_TEXT, ProtocolError, type ProtocolErrorCode } from '../p
 import { encodeRouteReply } from '../protocol/route.js';
 import { ClusterStages, type RouteHost } from './cluster-stages.js';
 import { OpenTransform, SealTransform } from './framing.js';
+import { HANGUP_TEXT, PeerSniff } from './diagnose.js';
 import { beginKeying, type Keyed } from './keying.js';
 import type { HandshakeFailure, PacketFailure } from './metrics.js';
 import { Pipe, type PipeHooks } from './pipe.js';
@@ -40,6 +41,9 @@ export * from './tunnel-deps.js';
 export type TunnelState = 'connecting' | 'handshake' | 'routing' | 'open' | 'closing' | 'closed';
 
 type Leg = 'plain' | 'enc';
+
+/** How long past -o the -d end's hang-up still counts as "right after the handshake". */
+const HANGUP_GRACE_MS = 1000;
 
 /** One connection through the tunnel. Construct, then start(); `done` settles when it is closed. */
 export class Tunnel {
@@ -61,6 +65,10 @@ export class Tunnel {
   /** When the tunnel was established (both legs up and keyed); 0 before. */
   #openedAt = 0;
   #abandonKeying: (() => void) | null = null;
+  /** -e: the -d end's hang-up right after the handshake was already reported. */
+  #hungUp = false;
+  /** The peer's first bytes during the handshake, to name a miswiring if it fails. */
+  readonly #sniff = new PeerSniff();
   #seal: SealTransform | null = null;
   #open: OpenTransform | null = null;
   /** plaintext leg → encrypted leg. */
@@ -187,6 +195,7 @@ export class Tunnel {
         this.#deps,
         (k) => this.#keyed(k),
         (reason, detail) => this.#failHandshake(reason, detail),
+        (chunk) => this.#sniff.record(chunk),
       );
     } catch (err) {
       this.#deps.log.error({ err: (err as Error).message }, 'cannot start handshake');
@@ -198,6 +207,7 @@ export class Tunnel {
   #keyed({ sealer, opener, done, rest }: Keyed): void {
     if (this.#ending) return;
     this.#state = 'routing';
+    this.#sniff.clear();
     this.#deps.metrics.handshakeCompleted((Date.now() - this.#started) / 1000);
     this.#deps.log.debug({ keyIndex: done.keyIndex, pfs: !done.noPfs }, 'handshake complete');
     const encrypt = this.#cfg.mode === 'encrypt';
@@ -234,6 +244,7 @@ export class Tunnel {
     this.#timers.open();
     this.#deps.metrics.connectionOpened();
     this.#deps.log.info({ setup_ms: this.#openedAt - this.#started }, 'connection established');
+    if (this.#cfg.mode === 'encrypt') enc.once('end', () => this.#peerHungUp(enc));
     const cluster = this.#cluster;
     if (cluster) {
       const s = plain as Socket;
@@ -333,12 +344,36 @@ export class Tunnel {
     if (this.#ending) return;
     const code = err.code ?? 'EIO';
     if (this.#openedAt === 0 && leg === 'enc') return this.#failHandshake('ESOCKET', code);
+    if (leg === 'enc' && this.#peerHungUp(this.#enc!))
+      return this.#drop(`encrypted socket error: ${code}`);
     this.#deps.log.info({ leg, code }, `${leg === 'enc' ? 'encrypted' : 'plaintext'} socket error`);
     this.#drop(`${leg} socket error: ${code}`);
   }
 
+  /**
+   * -e: the encrypted leg ended or reset while this end still wrote to it, with no data received
+   * since the handshake, within -o (+ HANGUP_GRACE_MS) of it: the -d end hung up, most likely
+   * because its target is down. Logs (warn) and counts it once; true if it did.
+   */
+  #peerHungUp(enc: Socket): boolean {
+    if (this.#hungUp || this.#ending || this.#opened > 0 || enc.writableEnded) return false;
+    if (Date.now() - this.#openedAt > this.#cfg.timeoutMs + HANGUP_GRACE_MS) return false;
+    this.#hungUp = true;
+    this.#deps.metrics.targetConnectFailed('EPEERHUP');
+    this.#deps.log.warn({ reason: 'EPEERHUP' }, HANGUP_TEXT);
+    return true;
+  }
+
   #failHandshake(reason: HandshakeFailure, detail?: string): void {
     if (this.#ending) return;
+    const side = this.#cfg.mode === 'encrypt' ? 'dialled' : 'accepted';
+    const named = this.#sniff.diagnose(reason, side, this.#enc !== null, detail);
+    this.#sniff.clear();
+    if (named !== null) {
+      this.#deps.metrics.handshakeFailed(named.reason);
+      this.#deps.log[named.level]({ reason: named.reason }, named.text);
+      return this.#drop(`handshake failed: ${named.reason}`);
+    }
     this.#deps.metrics.handshakeFailed(reason);
     const text =
       reason === 'ESOCKET'

@@ -32,8 +32,9 @@ const TRUNCATED =
 
 /**
  * Start the handshake on `enc` (client for -e, server for -d). Calls `keyed` once on success or
- * `failed` once on bad peer input or EOF. Throws TypeError if the handshake cannot be set up (a
- * programming error, e.g. no keys). Returns an abandon function that zeroes its secrets.
+ * `failed` once on bad peer input or EOF; `heard`, if given, sees every chunk the peer sent during
+ * the handshake (for diagnosis, ./diagnose.ts). Throws TypeError if the handshake cannot be set up
+ * (a programming error, e.g. no keys). Returns an abandon function that zeroes its secrets.
  */
 export function beginKeying(
   enc: Socket,
@@ -41,6 +42,7 @@ export function beginKeying(
   deps: TunnelDeps,
   keyed: (k: Keyed) => void,
   failed: KeyingFailed,
+  heard?: (chunk: Buffer) => void,
 ): () => void {
   const client = cfg.mode === 'encrypt';
   const hs = new Handshake({
@@ -60,6 +62,7 @@ export function beginKeying(
     failed('ETRUNC', TRUNCATED);
   };
   const onData = (chunk: Buffer): void => {
+    heard?.(chunk);
     let step: ReturnType<Handshake['push']>;
     try {
       step = hs.push(chunk);

@@ -13,8 +13,18 @@ export type RejectReason = 'limit' | 'draining' | 'accept-error';
 /** Packet-level ProtocolError codes (the stream after the handshake). */
 export type PacketFailure = Extract<ProtocolErrorCode, 'EBADPACKET' | 'EBADLEN' | 'ETRUNC'>;
 
-/** Why a handshake failed: the ProtocolError codes a handshake can raise, plus socket errors. */
-export type HandshakeFailure = Exclude<ProtocolErrorCode, 'EBADPACKET' | 'EBADLEN'> | 'ESOCKET';
+/**
+ * Why a handshake failed: the ProtocolError codes a handshake can raise, plus socket errors, plus
+ * the miswirings named from the peer's first bytes (./diagnose.ts): EPROBE a connect-and-close
+ * probe (no byte, then EOF), ENOTPEER a peer that is not a tunnel end (Redis, HTTP, TLS, SSH),
+ * ESILENT an -e whose -t accepted and then sent nothing.
+ */
+export type HandshakeFailure =
+  | Exclude<ProtocolErrorCode, 'EBADPACKET' | 'EBADLEN'>
+  | 'ESOCKET'
+  | 'EPROBE'
+  | 'ENOTPEER'
+  | 'ESILENT';
 
 /** Connection-level observations. */
 export interface Metrics {
