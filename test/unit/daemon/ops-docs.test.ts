@@ -11,6 +11,10 @@ import { BIN, ROOT } from '../../support/ends.js';
 
 const read = (...p: string[]): string => readFileSync(join(ROOT, ...p), 'utf8');
 
+/** The Debian packages the suite needs: README (twice) and .ci/run must all name exactly these. */
+const TEST_PACKAGES =
+  'redis-server redis-tools spiped systemd util-linux iproute2 xxd groff man-db';
+
 test('unknown CLOAKPIPE_* names: the man page, the k8s example and the binary agree', () => {
   const page = read('contrib', 'cloakpipe.1');
   const env = page.slice(
@@ -73,10 +77,14 @@ test('README: the test prerequisites name root, iproute2, netns, systemd tools a
     'sudo bash nodesource_setup.sh && sudo apt-get install -y nodejs',
     'V=v22.12.0; curl -fsSLO "https://nodejs.org/dist/$V/node-$V-linux-x64.tar.xz"',
     'sudo tar -xJf "node-$V-linux-x64.tar.xz" -C /usr/local --strip-components=1',
-    '`sudo apt-get install -y redis-server redis-tools spiped systemd util-linux iproute2 xxd`',
+    `\`sudo apt-get install -y ${TEST_PACKAGES}\``,
     'The `systemd` package gives `systemd-analyze` (the unit checks) and `systemd-socket-activate`',
     '- **Root, iproute2 and network namespaces:**',
     '(`ip netns add`), which needs root',
   ])
     assert.ok(section.includes(text), `missing: ${text}`);
+  // The first screen's test command and CI install the same packages.
+  assert.ok(readme.includes(`sudo apt-get install -y ${TEST_PACKAGES} && npm ci && npm test`));
+  const ci = read('.ci', 'run').replace(/\\\n\s*/g, '');
+  assert.ok(ci.includes(`--no-install-recommends ${TEST_PACKAGES}\n`), 'CI installs them');
 });
