@@ -200,19 +200,14 @@ export class Tunnel {
     this.#state = 'routing';
     this.#deps.metrics.handshakeCompleted((Date.now() - this.#started) / 1000);
     this.#deps.log.debug({ keyIndex: done.keyIndex, pfs: !done.noPfs }, 'handshake complete');
-    const encrypt = this.#cfg.mode === 'encrypt';
-    const { metrics } = this.#deps;
-    const sealDir = encrypt ? 'up' : 'down';
-    const openDir = encrypt ? 'down' : 'up';
+    // Bytes are counted here as plain integers; metrics read them at close and at scrape time.
     this.#seal = new SealTransform(sealer, (n) => {
       this.#sealed += n;
-      metrics.bytesTransferred(sealDir, n);
     });
     this.#open = new OpenTransform(
       opener,
       (n) => {
         this.#opened += n;
-        metrics.bytesTransferred(openDir, n);
       },
       (pending) => this.#truncated(pending),
     );
