@@ -2,9 +2,51 @@
  * Outgoing connections: try each endpoint of the target in order until one connects, within a
  * deadline. Sockets are created with allowHalfOpen (EOF is a half-close in this protocol),
  * TCP_NODELAY, and SO_KEEPALIVE unless -j.
+ *
+ * Dialled sockets are read with `onread` into one static buffer shared by every dialled socket
+ * in the process: no allocation and no stream machinery per read. Each read is handed to the
+ * socket's reader (setStaticReader), which must copy synchronously whatever it keeps; until a
+ * reader is set, a copy of each read is emitted as a 'data' event, so stream consumers (the
+ * handshake) work unchanged. pause() and resume() stop and restart reading as usual.
  */
 import { connect, type Socket } from 'node:net';
 import { describeEndpoint, type Endpoint } from './resolver.js';
+
+/** Size of the one buffer dialled sockets read into (Node's default read size). */
+const READ_BUFFER_BYTES = 64 * 1024;
+/** Its own ArrayBuffer (not the pool's), so a view of it is recognised by its `buffer`. */
+const readBuffer = Buffer.alloc(READ_BUFFER_BYTES);
+
+const READER = Symbol('static reader');
+
+/** Takes one read from a static-read socket; `chunk` is reused once it returns. */
+export type StaticReader = (chunk: Buffer) => void;
+
+type StaticSocket = Socket & { [READER]: StaticReader | null };
+
+/** True if `b` is a view of the static read buffer (and must be copied to be kept). */
+export function isStaticRead(b: Uint8Array): boolean {
+  return b.buffer === readBuffer.buffer;
+}
+
+/**
+ * Hand `s`'s reads to `reader` (or, with null, back to 'data' events, copied). Returns false,
+ * and does nothing, if `s` was not dialled with static reads (read it through 'data' then).
+ */
+export function setStaticReader(s: object, reader: StaticReader | null): boolean {
+  if (!(READER in s)) return false;
+  (s as StaticSocket)[READER] = reader;
+  return true;
+}
+
+/** onread's callback, shared by every dialled socket (`this` is the socket). */
+function onStaticRead(this: StaticSocket, n: number, buf: Uint8Array): boolean {
+  const chunk = (buf as Buffer).subarray(0, n);
+  const reader = this[READER];
+  if (reader !== null) reader(chunk);
+  else this.emit('data', Buffer.from(chunk));
+  return true; // keep reading; pause() is how a reader stops it
+}
 
 /** How to dial. */
 export interface DialOptions {
@@ -38,17 +80,24 @@ export function tuneSocket(s: Socket, keepAlive: boolean, keepAliveDelayMs = 0):
 
 function dialOne(ep: Endpoint, opts: DialOptions, signal: AbortSignal): Promise<Socket> {
   return new Promise((resolve, reject) => {
-    const s =
+    const onread = {
+      buffer: readBuffer,
+      callback: onStaticRead as (n: number, b: Uint8Array) => boolean,
+    };
+    const s = (
       ep.kind === 'unix'
-        ? connect({ path: ep.path, allowHalfOpen: true })
+        ? connect({ path: ep.path, allowHalfOpen: true, onread })
         : connect({
             host: ep.host,
             port: ep.port,
             family: ep.family,
             allowHalfOpen: true,
+            onread,
             ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}),
             ...(opts.localPort ? { localPort: opts.localPort } : {}),
-          });
+          })
+    ) as StaticSocket;
+    s[READER] = null;
     const onAbort = (): void => {
       s.destroy();
       reject(new DialError(`${describeEndpoint(ep)}: timed out`, 'ETIMEDOUT'));
