@@ -199,7 +199,8 @@ export class Tunnel {
     if (this.#ending) return;
     this.#state = 'routing';
     this.#deps.metrics.handshakeCompleted((Date.now() - this.#started) / 1000);
-    this.#deps.log.debug({ keyIndex: done.keyIndex, pfs: !done.noPfs }, 'handshake complete');
+    if (this.#deps.log.isLevelEnabled('debug'))
+      this.#deps.log.debug({ keyIndex: done.keyIndex, pfs: !done.noPfs }, 'handshake complete');
     // Bytes are counted here as plain integers; metrics read them at close and at scrape time.
     this.#seal = new SealTransform(sealer, (n) => {
       this.#sealed += n;
@@ -228,7 +229,8 @@ export class Tunnel {
     this.#openedAt = Date.now();
     this.#timers.open();
     this.#deps.metrics.connectionOpened();
-    this.#deps.log.info({ setup_ms: this.#openedAt - this.#started }, 'connection established');
+    if (this.#deps.log.isLevelEnabled('info'))
+      this.#deps.log.info({ setup_ms: this.#openedAt - this.#started }, 'connection established');
     const cluster = this.#cluster;
     if (cluster) {
       const s = plain as Socket;
@@ -368,15 +370,16 @@ export class Tunnel {
     const i = this.info();
     if (this.#openedAt > 0) {
       this.#deps.metrics.connectionClosed(i.up, i.down, i.ageMs / 1000, this.#error);
-      this.#deps.log.info(
-        {
-          bytes_up: i.up,
-          bytes_down: i.down,
-          duration_ms: i.ageMs,
-          ...(this.#error ? { error: this.#error } : {}),
-        },
-        'connection closed',
-      );
+      if (this.#deps.log.isLevelEnabled('info'))
+        this.#deps.log.info(
+          {
+            bytes_up: i.up,
+            bytes_down: i.down,
+            duration_ms: i.ageMs,
+            ...(this.#error ? { error: this.#error } : {}),
+          },
+          'connection closed',
+        );
     }
     this.#resolveDone();
   }
