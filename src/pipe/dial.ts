@@ -48,6 +48,12 @@ function onStaticRead(this: StaticSocket, n: number, buf: Uint8Array): boolean {
   return true; // keep reading; pause() is how a reader stops it
 }
 
+/** The onread option every dialled socket is created with. */
+const ONREAD = {
+  buffer: readBuffer,
+  callback: onStaticRead as (n: number, b: Uint8Array) => boolean,
+};
+
 /** How to dial. */
 export interface DialOptions {
   /** Local IP to bind outgoing TCP sockets to (-b), or undefined. */
@@ -78,75 +84,79 @@ export function tuneSocket(s: Socket, keepAlive: boolean, keepAliveDelayMs = 0):
   if (keepAlive) s.setKeepAlive(true, keepAliveDelayMs);
 }
 
-function dialOne(ep: Endpoint, opts: DialOptions, signal: AbortSignal): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const onread = {
-      buffer: readBuffer,
-      callback: onStaticRead as (n: number, b: Uint8Array) => boolean,
-    };
-    const s = (
-      ep.kind === 'unix'
-        ? connect({ path: ep.path, allowHalfOpen: true, onread })
-        : connect({
-            host: ep.host,
-            port: ep.port,
-            family: ep.family,
-            allowHalfOpen: true,
-            onread,
-            ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}),
-            ...(opts.localPort ? { localPort: opts.localPort } : {}),
-          })
-    ) as StaticSocket;
-    s[READER] = null;
-    const onAbort = (): void => {
-      s.destroy();
-      reject(new DialError(`${describeEndpoint(ep)}: timed out`, 'ETIMEDOUT'));
-    };
-    const cleanup = (): void => {
-      signal.removeEventListener('abort', onAbort);
-      s.removeListener('error', onError);
-      s.removeListener('connect', onConnect);
-    };
-    const onError = (err: NodeJS.ErrnoException): void => {
-      cleanup();
-      s.destroy();
-      reject(
-        new DialError(`${describeEndpoint(ep)}: ${err.code ?? err.message}`, err.code ?? 'EIO'),
-      );
-    };
-    const onConnect = (): void => {
-      cleanup();
-      tuneSocket(s, opts.keepAlive, opts.keepAliveDelayMs);
-      resolve(s);
-    };
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    s.once('error', onError);
-    s.once('connect', onConnect);
-  });
-}
-
 /**
  * Connect to the first endpoint that accepts, trying them in order. Rejects with DialError
  * (code of the last failure, or ETIMEDOUT when `signal` aborts first).
+ *
+ * Callback-driven: one Promise and one set of listeners per attempt, no async function and no
+ * Promise per endpoint (this runs once per connection).
  */
-export async function dial(
+export function dial(
   endpoints: readonly Endpoint[],
   opts: DialOptions,
   signal: AbortSignal,
 ): Promise<Socket> {
-  if (endpoints.length === 0) throw new DialError('target has no resolved address', 'ENOTFOUND');
-  const errors: string[] = [];
-  let code = 'EIO';
-  for (const ep of endpoints) {
-    try {
-      return await dialOne(ep, opts, signal);
-    } catch (err) {
-      const e = err as DialError;
-      errors.push(e.message);
-      code = e.code;
-      if (signal.aborted) break;
-    }
-  }
-  throw new DialError(errors.join('; '), code);
+  if (endpoints.length === 0)
+    return Promise.reject(new DialError('target has no resolved address', 'ENOTFOUND'));
+  return new Promise((resolve, reject) => {
+    const errors: string[] = [];
+    let i = 0;
+    let s: StaticSocket | null = null;
+    let ep = endpoints[0]!;
+    const cleanup = (): void => {
+      signal.removeEventListener('abort', onAbort);
+      s!.removeListener('error', onError);
+      s!.removeListener('connect', onConnect);
+    };
+    const onAbort = (): void => {
+      cleanup();
+      s!.destroy();
+      errors.push(`${describeEndpoint(ep)}: timed out`);
+      reject(new DialError(errors.join('; '), 'ETIMEDOUT'));
+    };
+    const onError = (err: NodeJS.ErrnoException): void => {
+      cleanup();
+      s!.destroy();
+      const code = err.code ?? 'EIO';
+      errors.push(`${describeEndpoint(ep)}: ${err.code ?? err.message}`);
+      if (++i < endpoints.length) return next();
+      reject(new DialError(errors.join('; '), code));
+    };
+    const onConnect = (): void => {
+      cleanup();
+      tuneSocket(s!, opts.keepAlive, opts.keepAliveDelayMs);
+      resolve(s!);
+    };
+    const next = (): void => {
+      ep = endpoints[i]!;
+      if (signal.aborted) {
+        errors.push(`${describeEndpoint(ep)}: timed out`);
+        return reject(new DialError(errors.join('; '), 'ETIMEDOUT'));
+      }
+      s = connectOne(ep, opts);
+      signal.addEventListener('abort', onAbort, { once: true });
+      s.once('error', onError);
+      s.once('connect', onConnect);
+    };
+    next();
+  });
+}
+
+/** Start connecting to `ep` (static reads, allowHalfOpen, -b's local address). */
+function connectOne(ep: Endpoint, opts: DialOptions): StaticSocket {
+  const s = (
+    ep.kind === 'unix'
+      ? connect({ path: ep.path, allowHalfOpen: true, onread: ONREAD })
+      : connect({
+          host: ep.host,
+          port: ep.port,
+          family: ep.family,
+          allowHalfOpen: true,
+          onread: ONREAD,
+          ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}),
+          ...(opts.localPort ? { localPort: opts.localPort } : {}),
+        })
+  ) as StaticSocket;
+  s[READER] = null;
+  return s;
 }
