@@ -6,7 +6,7 @@
 import { createRequire } from 'node:module';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import type { PrettyOptions } from 'pino-pretty';
-import type { HandshakeFailure, Metrics, RejectReason } from '../pipe/metrics.js';
+import type { ByteCounts, HandshakeFailure, Metrics, RejectReason } from '../pipe/metrics.js';
 import { isJournalStream, journalDestination } from './journal.js';
 
 /** Log levels accepted by --log-level. */
@@ -98,11 +98,10 @@ export class CounterMetrics implements Metrics {
     this.opened++;
     this.active++;
   }
-  bytesTransferred(direction: 'up' | 'down', n: number): void {
-    if (direction === 'up') this.bytesUp += n;
-    else this.bytesDown += n;
-  }
-  connectionClosed(): void {
+  /** Bytes of closed tunnels only (live ones are added at close). */
+  connectionClosed(up: number, down: number): void {
+    this.bytesUp += up;
+    this.bytesDown += down;
     this.closed++;
     this.active--;
   }
@@ -121,7 +120,7 @@ export class CounterMetrics implements Metrics {
 /** Fan one set of observations out to several Metrics (counters + Prometheus). */
 export function teeMetrics(...sinks: Metrics[]): Metrics {
   const each =
-    <K extends keyof Metrics>(k: K) =>
+    <K extends Exclude<keyof Metrics, 'liveBytes'>>(k: K) =>
     (...args: Parameters<Metrics[K]>): void => {
       for (const m of sinks) (m[k] as (...a: Parameters<Metrics[K]>) => void)(...args);
     };
@@ -129,11 +128,13 @@ export function teeMetrics(...sinks: Metrics[]): Metrics {
     connectionAccepted: each('connectionAccepted'),
     connectionRejected: each('connectionRejected'),
     connectionOpened: each('connectionOpened'),
-    bytesTransferred: each('bytesTransferred'),
     connectionClosed: each('connectionClosed'),
     handshakeFailed: each('handshakeFailed'),
     handshakeCompleted: each('handshakeCompleted'),
     targetConnectFailed: each('targetConnectFailed'),
     packetRejected: each('packetRejected'),
+    liveBytes(read: () => ByteCounts): void {
+      for (const m of sinks) m.liveBytes?.(read);
+    },
   };
 }

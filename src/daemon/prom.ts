@@ -6,7 +6,7 @@
  * counter starts with a zero series per reason (prom-labels.ts).
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import type { HandshakeFailure, Metrics, RejectReason } from '../pipe/metrics.js';
+import type { ByteCounts, HandshakeFailure, Metrics, RejectReason } from '../pipe/metrics.js';
 import {
   CLOSE_RESULTS,
   HANDSHAKE_FAILURES,
@@ -30,6 +30,9 @@ export interface PromOptions {
 
 /** The framing on the wire: spiped's 1060-byte packets (the only one so far). */
 export const FRAMING = 'spiped';
+
+/** No live tunnels (the reader before a daemon registers one). */
+const NO_BYTES: ByteCounts = { up: 0, down: 0 };
 
 /** The cluster-mode series. */
 interface ClusterSeries {
@@ -61,8 +64,10 @@ export class PromMetrics implements Metrics, ClusterMetrics {
   readonly #rejected: Counter<'reason'>;
   readonly #hsFail: Counter<'reason'>;
   readonly #hsTime: Histogram;
-  readonly #bytesUp: Counter;
-  readonly #bytesDown: Counter;
+  /** Plaintext bytes of tunnels that have closed. */
+  readonly #closedBytes: ByteCounts = { up: 0, down: 0 };
+  /** Plaintext bytes of live tunnels, so far (see liveBytes). */
+  #readLive: () => ByteCounts = () => NO_BYTES;
   readonly #duration: Histogram;
   readonly #closed: Counter<'result'>;
   readonly #targetErr: Counter<'code'>;
@@ -127,14 +132,23 @@ export class PromMetrics implements Metrics, ClusterMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
-    const bytes = new Counter({
+    // Read at scrape time: closed tunnels' totals plus what live tunnels have counted so far. No
+    // call into prom-client per chunk; the sum only grows, since a tunnel's bytes move from the
+    // live reader to the closed totals in one step (connectionClosed).
+    const closed = this.#closedBytes;
+    const live = (): ByteCounts => this.#readLive();
+    new Counter({
       name: 'cloakpipe_bytes_total',
       help: 'Plaintext bytes carried; up = client to target, down = back',
       labelNames: ['direction'],
       registers,
+      collect(): void {
+        const l = live();
+        this.reset();
+        this.inc({ direction: 'up' }, closed.up + l.up);
+        this.inc({ direction: 'down' }, closed.down + l.down);
+      },
     });
-    this.#bytesUp = bytes.labels('up') as unknown as Counter;
-    this.#bytesDown = bytes.labels('down') as unknown as Counter;
     this.#duration = new Histogram({
       name: 'cloakpipe_connection_duration_seconds',
       help: 'Lifetime of established tunnels',
@@ -215,10 +229,12 @@ export class PromMetrics implements Metrics, ClusterMetrics {
   connectionOpened(): void {
     this.#active.inc();
   }
-  bytesTransferred(direction: 'up' | 'down', n: number): void {
-    (direction === 'up' ? this.#bytesUp : this.#bytesDown).inc(n);
+  liveBytes(read: () => ByteCounts): void {
+    this.#readLive = read;
   }
-  connectionClosed(_up: number, _down: number, seconds: number, error: string | null): void {
+  connectionClosed(up: number, down: number, seconds: number, error: string | null): void {
+    this.#closedBytes.up += up;
+    this.#closedBytes.down += down;
     this.#active.dec();
     this.#duration.observe(seconds);
     this.#closed.inc({ result: error === null ? 'ok' : 'error' });

@@ -14,7 +14,7 @@ import { type Address, formatAddress } from '../pipe/address.js';
 import { Tunnel, type TunnelConfig, type TunnelRouting } from '../pipe/connection.js';
 import type { Route } from '../protocol/route.js';
 import { dial, type DialOptions, tuneSocket } from '../pipe/dial.js';
-import type { Metrics } from '../pipe/metrics.js';
+import type { ByteCounts, Metrics } from '../pipe/metrics.js';
 import type { Resolver } from '../pipe/resolver.js';
 import type { EphemeralPool } from './pool.js';
 import { RateLimitedWarning } from './observe.js';
@@ -82,6 +82,7 @@ export class Daemon {
     this.#limitWarn = new RateLimitedWarning(deps.log);
     this.#acceptWarn = new RateLimitedWarning(deps.log, 1000);
     this.#targetWarn = new RateLimitedWarning(deps.log, 1000);
+    deps.metrics.liveBytes?.(() => this.#liveBytes());
     this.#server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) =>
       this.#onConnection(s),
     );
@@ -100,6 +101,21 @@ export class Daemon {
   /** Number of live tunnels. */
   get active(): number {
     return this.#live.size;
+  }
+
+  /**
+   * Plaintext bytes carried so far by tunnels that are open: established and not yet closed (a
+   * closed tunnel's totals went to Metrics.connectionClosed). Read at scrape time only.
+   */
+  #liveBytes(): ByteCounts {
+    const sum = { up: 0, down: 0 };
+    for (const t of this.#live) {
+      if (!t.established || t.state === 'closed') continue;
+      const i = t.info();
+      sum.up += i.up;
+      sum.down += i.down;
+    }
+    return sum;
   }
 
   /** Start listening. Rejects with the OS error (EADDRINUSE, EACCES, …) if it cannot. */

@@ -209,20 +209,16 @@ export class Tunnel {
     this.#state = 'routing';
     this.#sniff.clear();
     this.#deps.metrics.handshakeCompleted((Date.now() - this.#started) / 1000);
-    this.#deps.log.debug({ keyIndex: done.keyIndex, pfs: !done.noPfs }, 'handshake complete');
-    const encrypt = this.#cfg.mode === 'encrypt';
-    const { metrics } = this.#deps;
-    const sealDir = encrypt ? 'up' : 'down';
-    const openDir = encrypt ? 'down' : 'up';
+    if (this.#deps.log.isLevelEnabled('debug'))
+      this.#deps.log.debug({ keyIndex: done.keyIndex, pfs: !done.noPfs }, 'handshake complete');
+    // Bytes are counted here as plain integers; metrics read them at close and at scrape time.
     this.#seal = new SealTransform(sealer, (n) => {
       this.#sealed += n;
-      metrics.bytesTransferred(sealDir, n);
     });
     this.#open = new OpenTransform(
       opener,
       (n) => {
         this.#opened += n;
-        metrics.bytesTransferred(openDir, n);
       },
       (pending) => this.#truncated(pending),
     );
@@ -243,7 +239,8 @@ export class Tunnel {
     this.#openedAt = Date.now();
     this.#timers.open();
     this.#deps.metrics.connectionOpened();
-    this.#deps.log.info({ setup_ms: this.#openedAt - this.#started }, 'connection established');
+    if (this.#deps.log.isLevelEnabled('info'))
+      this.#deps.log.info({ setup_ms: this.#openedAt - this.#started }, 'connection established');
     if (this.#cfg.mode === 'encrypt') enc.once('end', () => this.#peerHungUp(enc));
     const cluster = this.#cluster;
     if (cluster) {
@@ -408,15 +405,16 @@ export class Tunnel {
     const i = this.info();
     if (this.#openedAt > 0) {
       this.#deps.metrics.connectionClosed(i.up, i.down, i.ageMs / 1000, this.#error);
-      this.#deps.log.info(
-        {
-          bytes_up: i.up,
-          bytes_down: i.down,
-          duration_ms: i.ageMs,
-          ...(this.#error ? { error: this.#error } : {}),
-        },
-        'connection closed',
-      );
+      if (this.#deps.log.isLevelEnabled('info'))
+        this.#deps.log.info(
+          {
+            bytes_up: i.up,
+            bytes_down: i.down,
+            duration_ms: i.ageMs,
+            ...(this.#error ? { error: this.#error } : {}),
+          },
+          'connection closed',
+        );
     }
     this.#resolveDone();
   }

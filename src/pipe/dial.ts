@@ -2,9 +2,57 @@
  * Outgoing connections: try each endpoint of the target in order until one connects, within a
  * deadline. Sockets are created with allowHalfOpen (EOF is a half-close in this protocol),
  * TCP_NODELAY, and SO_KEEPALIVE unless -j.
+ *
+ * Dialled sockets are read with `onread` into one static buffer shared by every dialled socket
+ * in the process: no allocation and no stream machinery per read. Each read is handed to the
+ * socket's reader (setStaticReader), which must copy synchronously whatever it keeps; until a
+ * reader is set, a copy of each read is emitted as a 'data' event, so stream consumers (the
+ * handshake) work unchanged. pause() and resume() stop and restart reading as usual.
  */
 import { connect, type Socket } from 'node:net';
 import { describeEndpoint, type Endpoint } from './resolver.js';
+
+/** Size of the one buffer dialled sockets read into (Node's default read size). */
+const READ_BUFFER_BYTES = 64 * 1024;
+/** Its own ArrayBuffer (not the pool's), so a view of it is recognised by its `buffer`. */
+const readBuffer = Buffer.alloc(READ_BUFFER_BYTES);
+
+const READER = Symbol('static reader');
+
+/** Takes one read from a static-read socket; `chunk` is reused once it returns. */
+export type StaticReader = (chunk: Buffer) => void;
+
+type StaticSocket = Socket & { [READER]: StaticReader | null };
+
+/** True if `b` is a view of the static read buffer (and must be copied to be kept). */
+export function isStaticRead(b: Uint8Array): boolean {
+  return b.buffer === readBuffer.buffer;
+}
+
+/**
+ * Hand `s`'s reads to `reader` (or, with null, back to 'data' events, copied). Returns false,
+ * and does nothing, if `s` was not dialled with static reads (read it through 'data' then).
+ */
+export function setStaticReader(s: object, reader: StaticReader | null): boolean {
+  if (!(READER in s)) return false;
+  (s as StaticSocket)[READER] = reader;
+  return true;
+}
+
+/** onread's callback, shared by every dialled socket (`this` is the socket). */
+function onStaticRead(this: StaticSocket, n: number, buf: Uint8Array): boolean {
+  const chunk = (buf as Buffer).subarray(0, n);
+  const reader = this[READER];
+  if (reader !== null) reader(chunk);
+  else this.emit('data', Buffer.from(chunk));
+  return true; // keep reading; pause() is how a reader stops it
+}
+
+/** The onread option every dialled socket is created with. */
+const ONREAD = {
+  buffer: readBuffer,
+  callback: onStaticRead as (n: number, b: Uint8Array) => boolean,
+};
 
 /** How to dial. */
 export interface DialOptions {
@@ -36,68 +84,79 @@ export function tuneSocket(s: Socket, keepAlive: boolean, keepAliveDelayMs = 0):
   if (keepAlive) s.setKeepAlive(true, keepAliveDelayMs);
 }
 
-function dialOne(ep: Endpoint, opts: DialOptions, signal: AbortSignal): Promise<Socket> {
-  return new Promise((resolve, reject) => {
-    const s =
-      ep.kind === 'unix'
-        ? connect({ path: ep.path, allowHalfOpen: true })
-        : connect({
-            host: ep.host,
-            port: ep.port,
-            family: ep.family,
-            allowHalfOpen: true,
-            ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}),
-            ...(opts.localPort ? { localPort: opts.localPort } : {}),
-          });
-    const onAbort = (): void => {
-      s.destroy();
-      reject(new DialError(`${describeEndpoint(ep)}: timed out`, 'ETIMEDOUT'));
-    };
-    const cleanup = (): void => {
-      signal.removeEventListener('abort', onAbort);
-      s.removeListener('error', onError);
-      s.removeListener('connect', onConnect);
-    };
-    const onError = (err: NodeJS.ErrnoException): void => {
-      cleanup();
-      s.destroy();
-      reject(
-        new DialError(`${describeEndpoint(ep)}: ${err.code ?? err.message}`, err.code ?? 'EIO'),
-      );
-    };
-    const onConnect = (): void => {
-      cleanup();
-      tuneSocket(s, opts.keepAlive, opts.keepAliveDelayMs);
-      resolve(s);
-    };
-    if (signal.aborted) return onAbort();
-    signal.addEventListener('abort', onAbort, { once: true });
-    s.once('error', onError);
-    s.once('connect', onConnect);
-  });
-}
-
 /**
  * Connect to the first endpoint that accepts, trying them in order. Rejects with DialError
  * (code of the last failure, or ETIMEDOUT when `signal` aborts first).
+ *
+ * Callback-driven: one Promise and one set of listeners per attempt, no async function and no
+ * Promise per endpoint (this runs once per connection).
  */
-export async function dial(
+export function dial(
   endpoints: readonly Endpoint[],
   opts: DialOptions,
   signal: AbortSignal,
 ): Promise<Socket> {
-  if (endpoints.length === 0) throw new DialError('target has no resolved address', 'ENOTFOUND');
-  const errors: string[] = [];
-  let code = 'EIO';
-  for (const ep of endpoints) {
-    try {
-      return await dialOne(ep, opts, signal);
-    } catch (err) {
-      const e = err as DialError;
-      errors.push(e.message);
-      code = e.code;
-      if (signal.aborted) break;
-    }
-  }
-  throw new DialError(errors.join('; '), code);
+  if (endpoints.length === 0)
+    return Promise.reject(new DialError('target has no resolved address', 'ENOTFOUND'));
+  return new Promise((resolve, reject) => {
+    const errors: string[] = [];
+    let i = 0;
+    let s: StaticSocket | null = null;
+    let ep = endpoints[0]!;
+    const cleanup = (): void => {
+      signal.removeEventListener('abort', onAbort);
+      s!.removeListener('error', onError);
+      s!.removeListener('connect', onConnect);
+    };
+    const onAbort = (): void => {
+      cleanup();
+      s!.destroy();
+      errors.push(`${describeEndpoint(ep)}: timed out`);
+      reject(new DialError(errors.join('; '), 'ETIMEDOUT'));
+    };
+    const onError = (err: NodeJS.ErrnoException): void => {
+      cleanup();
+      s!.destroy();
+      const code = err.code ?? 'EIO';
+      errors.push(`${describeEndpoint(ep)}: ${err.code ?? err.message}`);
+      if (++i < endpoints.length) return next();
+      reject(new DialError(errors.join('; '), code));
+    };
+    const onConnect = (): void => {
+      cleanup();
+      tuneSocket(s!, opts.keepAlive, opts.keepAliveDelayMs);
+      resolve(s!);
+    };
+    const next = (): void => {
+      ep = endpoints[i]!;
+      if (signal.aborted) {
+        errors.push(`${describeEndpoint(ep)}: timed out`);
+        return reject(new DialError(errors.join('; '), 'ETIMEDOUT'));
+      }
+      s = connectOne(ep, opts);
+      signal.addEventListener('abort', onAbort, { once: true });
+      s.once('error', onError);
+      s.once('connect', onConnect);
+    };
+    next();
+  });
+}
+
+/** Start connecting to `ep` (static reads, allowHalfOpen, -b's local address). */
+function connectOne(ep: Endpoint, opts: DialOptions): StaticSocket {
+  const s = (
+    ep.kind === 'unix'
+      ? connect({ path: ep.path, allowHalfOpen: true, onread: ONREAD })
+      : connect({
+          host: ep.host,
+          port: ep.port,
+          family: ep.family,
+          allowHalfOpen: true,
+          onread: ONREAD,
+          ...(opts.localAddress !== undefined ? { localAddress: opts.localAddress } : {}),
+          ...(opts.localPort ? { localPort: opts.localPort } : {}),
+        })
+  ) as StaticSocket;
+  s[READER] = null;
+  return s;
 }

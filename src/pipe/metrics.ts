@@ -1,8 +1,9 @@
 /**
  * What the pipe layer reports, as an interface handed in by the daemon (ghostunnel's
  * LiveMetrics/NilMetrics pattern): no module-level singletons, a no-op version for tests.
- * Implementations must be cheap: apart from bytesTransferred (a counter increment per socket
- * read), they are called on connection events only, never per packet.
+ * Implementations must be cheap; they are called on connection events only, never per packet or
+ * per socket read: byte counts are kept by each tunnel as plain integers and handed over at close
+ * (connectionClosed) or read at scrape time (liveBytes).
  */
 
 import type { ProtocolErrorCode } from '../protocol/errors.js';
@@ -26,18 +27,28 @@ export type HandshakeFailure =
   | 'ENOTPEER'
   | 'ESILENT';
 
+/** Plaintext bytes each way: up = the -e side's clients towards the target, down = back. */
+export interface ByteCounts {
+  up: number;
+  down: number;
+}
+
 /** Connection-level observations. */
 export interface Metrics {
   connectionAccepted(): void;
   connectionRejected(reason: RejectReason): void;
   connectionOpened(): void;
   /**
-   * Plaintext bytes moved: 'up' flows from the -e side's clients towards the target, 'down' back.
-   * Called once per socket read.
+   * A tunnel that was opened ended, having carried `up` plaintext bytes from the -e side's
+   * clients towards the target and `down` back (its whole life's totals).
    */
-  bytesTransferred(direction: 'up' | 'down', n: number): void;
-  /** A tunnel ended. `up`: plaintext bytes from the -e side's clients towards the target. */
   connectionClosed(up: number, down: number, seconds: number, error: string | null): void;
+  /**
+   * Optional: `read` returns the plaintext bytes carried so far by tunnels that are open (opened
+   * and not yet reported to connectionClosed); a scrape adds it to the closed tunnels' totals.
+   * Called once, by the daemon that owns the tunnels; a later call replaces the reader.
+   */
+  liveBytes?(read: () => ByteCounts): void;
   handshakeFailed(reason: HandshakeFailure): void;
   handshakeCompleted(seconds: number): void;
   targetConnectFailed(code: string): void;
@@ -49,7 +60,6 @@ export const nilMetrics: Metrics = {
   connectionAccepted() {},
   connectionRejected() {},
   connectionOpened() {},
-  bytesTransferred() {},
   connectionClosed() {},
   handshakeFailed() {},
   handshakeCompleted() {},

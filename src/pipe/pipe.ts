@@ -10,6 +10,7 @@
  * through `onError`; the tunnel decides what that means.
  */
 import type { Readable, Writable } from 'node:stream';
+import { isStaticRead, setStaticReader } from './dial.js';
 
 /** Hands one output chunk on (to the next stage, or to the sink). */
 export type Emit = (out: Buffer) => void;
@@ -77,6 +78,11 @@ export interface PipeHooks {
 /**
  * One direction: source → transform → sink. Construct (the source is paused and watched from
  * then on: chunks that arrive are queued), connect a sink if it was not known yet, then start().
+ *
+ * Two source modes: a stream's 'data' events, or, for a socket dialled with static reads
+ * (./dial.ts), its reads in the shared buffer. In the second mode each read goes through the
+ * transform synchronously; a read that has to wait (queued) is copied, and an output that is
+ * still a view of the shared buffer is copied before it is written.
  */
 export class Pipe {
   readonly #source: Readable;
@@ -95,8 +101,11 @@ export class Pipe {
   /** The source's end went through the transform; the sink is to be ended once not busy. */
   #ended = false;
   #sinkEnded = false;
+  /** The source is read into the shared static buffer (see the class comment). */
+  readonly #static: boolean;
   readonly #emit: Emit = (out) => {
     if (this.#stopped || out.length === 0) return;
+    if (this.#static && isStaticRead(out)) out = Buffer.from(out);
     if (!this.#sink!.write(out)) this.#backpressure();
   };
   readonly #onDrain = (): void => {
@@ -111,10 +120,15 @@ export class Pipe {
     this.#t = transform;
     this.#hooks = hooks;
     source.pause();
-    source.on('data', (chunk: Buffer) => {
-      this.#hooks.onChunk?.();
-      this.push(chunk);
-    });
+    const onChunk = hooks.onChunk;
+    const read = onChunk
+      ? (chunk: Buffer): void => {
+          onChunk();
+          this.push(chunk);
+        }
+      : (chunk: Buffer): void => this.push(chunk);
+    this.#static = setStaticReader(source, read);
+    if (!this.#static) source.on('data', read);
     source.on('end', () => {
       this.#sourceEnded = true;
       if (this.#started && this.#queue.length === 0) this.#end();
@@ -141,7 +155,7 @@ export class Pipe {
   push(chunk: Buffer): void {
     if (this.#stopped) return;
     if (!this.#started || this.#busy) {
-      this.#queue.push(chunk);
+      this.#queue.push(this.#static && isStaticRead(chunk) ? Buffer.from(chunk) : chunk);
       this.#source.pause();
       return;
     }
@@ -152,6 +166,7 @@ export class Pipe {
   stop(): void {
     if (this.#stopped) return;
     this.#stopped = true;
+    if (this.#static) setStaticReader(this.#source, null);
     for (const q of this.#queue) q.fill(0);
     this.#queue = [];
     this.#sink?.off('drain', this.#onDrain);

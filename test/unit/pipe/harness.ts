@@ -74,10 +74,9 @@ export class CountingMetrics implements Metrics {
   connectionOpened(): void {
     this.#add('opened');
   }
-  bytesTransferred(d: 'up' | 'down', n: number): void {
-    this.bytes[d] += n;
-  }
-  connectionClosed(): void {
+  connectionClosed(up: number, down: number): void {
+    this.bytes.up += up;
+    this.bytes.down += down;
     this.#add('closed');
   }
   handshakeFailed(r: string): void {
