@@ -2,7 +2,7 @@
  * run: start a tunnel end from a checked Config and serve until a signal. Throws StartError (or
  * KeyFileError) for anything that stops it from starting; main() turns those into an exit code.
  */
-import { unlinkSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { getEngine } from '../crypto/engines.js';
 import type { ClusterAuth } from '../cluster/auth.js';
@@ -12,7 +12,7 @@ import { KeyRing } from '../daemon/keyring.js';
 import { CounterMetrics, createLogger, teeMetrics } from '../daemon/observe.js';
 import { EphemeralPool } from '../daemon/pool.js';
 import { PromMetrics } from '../daemon/prom.js';
-import { Daemon } from '../daemon/server.js';
+import { Daemon, removeQuietly } from '../daemon/server.js';
 import { formatAddress } from '../pipe/address.js';
 import { dial, type DialOptions } from '../pipe/dial.js';
 import { Resolver } from '../pipe/resolver.js';
@@ -52,14 +52,6 @@ async function probeTarget(resolver: Resolver, timeoutMs: number): Promise<strin
     return `target unreachable: ${(err as Error).message}`;
   } finally {
     clearTimeout(t);
-  }
-}
-
-function removeQuietly(path: string): void {
-  try {
-    unlinkSync(path);
-  } catch {
-    // already gone
   }
 }
 

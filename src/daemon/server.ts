@@ -284,7 +284,8 @@ export class Daemon {
   }
 }
 
-function removeQuietly(path: string): void {
+/** Unlink `path` if it exists (a UNIX socket, a pid file); never throws. */
+export function removeQuietly(path: string): void {
   try {
     unlinkSync(path);
   } catch {
