@@ -22,7 +22,9 @@ import type { Duplex } from 'node:stream';
 import { PROTOCOL_ERROR_TEXT, ProtocolError, type ProtocolErrorCode } from '../protocol/errors.js';
 import { encodeRouteReply } from '../protocol/route.js';
 import { ClusterStages, type RouteHost } from './cluster-stages.js';
-import { OpenTransform, SealTransform } from './framing.js';
+import { COMPACT_DEFAULT_BUCKET } from '../crypto/sizes.js';
+import { type Framing, OpenTransform, SealTransform } from './framing.js';
+import { CompactOpenTransform, CompactSealTransform } from './framing-compact.js';
 import { beginKeying, type Keyed } from './keying.js';
 import type { HandshakeFailure, PacketFailure } from './metrics.js';
 import { Pipe, type PipeHooks } from './pipe.js';
@@ -61,8 +63,8 @@ export class Tunnel {
   /** When the tunnel was established (both legs up and keyed); 0 before. */
   #openedAt = 0;
   #abandonKeying: (() => void) | null = null;
-  #seal: SealTransform | null = null;
-  #open: OpenTransform | null = null;
+  #seal: SealTransform | CompactSealTransform | null = null;
+  #open: Framing | null = null;
   /** plaintext leg → encrypted leg. */
   #sealing: Pipe | null = null;
   /** encrypted leg → plaintext leg. */
@@ -195,8 +197,9 @@ export class Tunnel {
   }
 
   /** Keys are ready: build both directions; start them once the other leg is up too. */
-  #keyed({ sealer, opener, done, rest }: Keyed): void {
+  #keyed(k: Keyed): void {
     if (this.#ending) return;
+    const { done, rest } = k;
     this.#state = 'routing';
     this.#deps.metrics.handshakeCompleted((Date.now() - this.#started) / 1000);
     this.#deps.log.debug({ keyIndex: done.keyIndex, pfs: !done.noPfs }, 'handshake complete');
@@ -204,18 +207,27 @@ export class Tunnel {
     const { metrics } = this.#deps;
     const sealDir = encrypt ? 'up' : 'down';
     const openDir = encrypt ? 'down' : 'up';
-    this.#seal = new SealTransform(sealer, (n) => {
+    const sealed = (n: number): void => {
       this.#sealed += n;
       metrics.bytesTransferred(sealDir, n);
-    });
-    this.#open = new OpenTransform(
-      opener,
-      (n) => {
-        this.#opened += n;
-        metrics.bytesTransferred(openDir, n);
-      },
-      (pending) => this.#truncated(pending),
-    );
+    };
+    const opened = (n: number): void => {
+      this.#opened += n;
+      metrics.bytesTransferred(openDir, n);
+    };
+    const truncated = (pending: number): void => this.#truncated(pending);
+    // The framing the handshake agreed on (DESIGN.md §2.3 or §9).
+    if (k.framing === 'compact') {
+      this.#seal = new CompactSealTransform(
+        k.seal,
+        this.#cfg.bucket ?? COMPACT_DEFAULT_BUCKET,
+        sealed,
+      );
+      this.#open = new CompactOpenTransform(k.open, opened, truncated);
+    } else {
+      this.#seal = new SealTransform(k.sealer, sealed);
+      this.#open = new OpenTransform(k.opener, opened, truncated);
+    }
     const cluster = this.#cluster;
     const opening = cluster ? cluster.opening(this.#open) : this.#open;
     this.#opening = new Pipe(this.#enc!, this.#plain, opening, this.#hooks());
