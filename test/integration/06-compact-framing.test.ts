@@ -5,7 +5,8 @@
 // round) fails the handshake on BOTH ends with a log line naming both framings and the EFRAMING
 // counter, and the target receives nothing; a compact -e against the real spiped -d fails without
 // a crash; a flipped bit on the wire drops that connection with EBADPACKET while others carry on;
-// and /metrics reports the framing that runs.
+// a stream cut inside a frame is logged as truncated and only whole frames are delivered; and
+// /metrics reports the framing that runs.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -197,4 +198,23 @@ test('a flipped bit in a compact frame drops that connection with EBADPACKET; th
   assert.equal(got.bytes, 0);
   await waitUntil(() => target.conns()[1]?.closed === true, 'the second connection closed');
   assert.equal(sha256hex(target.conns()[1]!.data), sha256hex(again));
+});
+
+test('a compact stream cut in the middle of a frame: ETRUNC logged, only whole frames delivered', async () => {
+  const target = await collectServer();
+  const d = await startEnd('-d', target.address, key, COMPACT);
+  const proxy = await faultProxy(d.address);
+  const e = await startEnd('-e', proxy.address, key, COMPACT);
+  // Bulk data goes as full frames of 4 + 16384 + 32 bytes; cut 100 bytes into the fourth.
+  const frame = 4 + 16_384 + 32;
+  proxy.setFaults([{ kind: 'truncate', dir: 'c2s', after: HANDSHAKE_LEN + 3 * frame + 100 }]);
+  await transfer(e.address, randomBytes(200_000), 20_000, true);
+  await waitUntil(
+    () => logLines(d.proc, /in the middle of a packet/).length > 0,
+    'an ETRUNC line',
+    10_000,
+    () => d.proc.output(),
+  );
+  await waitUntil(() => target.conns()[0]?.closed === true, "the target's connection closed");
+  assert.equal(target.conns()[0]!.data.length, 3 * 16_384, 'exactly the three whole frames');
 });
