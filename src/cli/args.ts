@@ -6,6 +6,8 @@
 import yargs, { type Argv, type InferredOptionTypes } from 'yargs';
 import { Parser } from 'yargs/helpers';
 import { ENGINE_NAMES } from '../crypto/engine.js';
+import { FRAMINGS } from '../crypto/kdf.js';
+import { COMPACT_DEFAULT_BUCKET, COMPACT_MAX_BUCKET, COMPACT_MIN_BUCKET } from '../crypto/sizes.js';
 import { LOG_LEVELS } from '../daemon/observe.js';
 
 /** The program's version (kept equal to package.json by a test). */
@@ -155,6 +157,20 @@ export const TUNNEL_OPTIONS = {
     default: 'node',
     group: 'Behaviour:',
     describe: 'Packet crypto engine: node (OpenSSL, AES-NI) or noble (pure JS, slow)',
+  },
+  framing: {
+    type: 'string',
+    choices: FRAMINGS,
+    default: 'spiped',
+    group: 'Behaviour:',
+    describe:
+      'Data framing, the same on both ends: spiped (1060-byte packets, works with spiped) or compact (cloakpipe only; reveals message lengths to --frame-bucket)',
+  },
+  'frame-bucket': {
+    type: 'number',
+    defaultDescription: String(COMPACT_DEFAULT_BUCKET),
+    group: 'Behaviour:',
+    describe: `--framing compact: pad each frame's data to a multiple of this many bytes (${COMPACT_MIN_BUCKET}..${COMPACT_MAX_BUCKET})`,
   },
   'shutdown-timeout': {
     type: 'number',

@@ -3,7 +3,10 @@
  * environment, no clock. Every cross-flag rule (spiped main.c's sanity checks after getopt) and
  * every default that depends on another flag lives here, so one unit test covers them all.
  */
+import { checkBucket } from '../crypto/compact.js';
 import type { EngineName } from '../crypto/engine.js';
+import type { Framing } from '../crypto/kdf.js';
+import { COMPACT_DEFAULT_BUCKET } from '../crypto/sizes.js';
 import type { LogLevel } from '../daemon/observe.js';
 import {
   type Address,
@@ -79,6 +82,10 @@ export interface Config {
   /** --log-numeric-levels: pino's numbers instead of level names. */
   readonly numericLevels: boolean;
   readonly engine: EngineName;
+  /** --framing (DESIGN.md §9): both ends must agree. */
+  readonly framing: Framing;
+  /** --frame-bucket: compact framing's padding bucket (COMPACT_DEFAULT_BUCKET by default). */
+  readonly bucket: number;
   /** Ephemeral DH pairs made ahead (0 with -f, which makes none). */
   readonly dhPool: number;
   /** --metrics, or null. */
@@ -161,6 +168,14 @@ function check(a: TunnelArgs, keys: readonly string[]): void {
     throw new UsageError(
       '--workers above 1 cannot be combined with --cluster, --metrics or -k - (each worker would keep its own node ports, metrics and stdin)',
     );
+  if (a['frame-bucket'] !== undefined) {
+    if (a.framing !== 'compact') throw new UsageError('--frame-bucket needs --framing compact');
+    try {
+      checkBucket(a['frame-bucket']);
+    } catch (err) {
+      throw new UsageError(`--frame-bucket: ${(err as Error).message}`);
+    }
+  }
   if (a['ready-probe'] && a.metrics === undefined)
     throw new UsageError('--ready-probe needs --metrics');
   for (const f of [
@@ -244,6 +259,8 @@ export function buildConfig(a: TunnelArgs): Config {
     logLevel: a['log-level'] as LogLevel,
     numericLevels: a['log-numeric-levels'] === true,
     engine: a.crypto as EngineName,
+    framing: a.framing as Framing,
+    bucket: a['frame-bucket'] ?? COMPACT_DEFAULT_BUCKET,
     dhPool: a.f ? 0 : a['dh-pool'],
     metrics,
     readyProbe: a['ready-probe'] === true,

@@ -148,7 +148,12 @@ export async function run(c: Config): Promise<number> {
       ? null
       : new PromMetrics(
           { mode: c.mode },
-          { cluster: c.cluster !== null, version: VERSION, crypto: c.engine },
+          {
+            cluster: c.cluster !== null,
+            version: VERSION,
+            crypto: c.engine,
+            framing: c.framing,
+          },
         );
   const metrics = prom ? teeMetrics(counters, prom) : counters;
   const pool = new EphemeralPool(c.dhPool);
@@ -170,6 +175,8 @@ export async function run(c: Config): Promise<number> {
         idleTimeoutMs: c.idleTimeoutMs,
         halfCloseTimeoutMs: c.halfCloseTimeoutMs,
         maxLifetimeMs: c.maxLifetimeMs,
+        framing: c.framing,
+        bucket: c.bucket,
       },
       source: c.source,
       target: targetText,
@@ -237,6 +244,7 @@ export async function run(c: Config): Promise<number> {
       source: daemon.address,
       target: targetText,
       engine: c.engine,
+      framing: c.framing,
       pfs: c.noPfs ? 'off' : c.requirePfs ? 'required' : 'on',
       max_conns: c.maxConns,
       version: VERSION,

@@ -7,7 +7,10 @@
  */
 import { Duplex } from 'node:stream';
 import yargs from 'yargs';
+import { checkBucket } from '../crypto/compact.js';
 import { getEngine } from '../crypto/engines.js';
+import { type Framing, FRAMINGS } from '../crypto/kdf.js';
+import { COMPACT_DEFAULT_BUCKET } from '../crypto/sizes.js';
 import { loadKeyFile } from '../crypto/keyfile.js';
 import { zeroize } from '../crypto/bytes.js';
 import { generateEphemeralKey } from '../crypto/dh.js';
@@ -35,11 +38,13 @@ interface SpipeArgs {
   b?: string;
   'insecure-empty-key'?: boolean;
   'log-level': string;
+  framing: string;
+  'frame-bucket'?: number;
 }
 
 /** The spipe synopsis (its usage errors and --help). */
 export const SPIPE_SYNOPSIS =
-  'cloakpipe spipe -t <target> -k <key file> [-f | -g] [-j] [-o <timeout s>] [-b <bind addr>]';
+  'cloakpipe spipe -t <target> -k <key file> [-f | -g] [-j] [-o <timeout s>] [-b <bind addr>] [--framing compact]';
 
 function usage(message: string): UsageError {
   return new UsageError(message, 'spipe');
@@ -83,6 +88,16 @@ export async function spipe(argv: string[]): Promise<number> {
         type: 'boolean',
         describe: 'Accept an empty key file (anyone can compute its key). For tests only',
       },
+      framing: {
+        type: 'string',
+        choices: FRAMINGS,
+        default: 'spiped',
+        describe: 'Data framing, as the -d end runs it: spiped or compact (cloakpipe only)',
+      },
+      'frame-bucket': {
+        type: 'number',
+        describe: `--framing compact: pad frames to a multiple of this many bytes (default ${COMPACT_DEFAULT_BUCKET})`,
+      },
       'log-level': {
         type: 'string',
         choices: LOG_LEVELS,
@@ -104,6 +119,15 @@ export async function spipe(argv: string[]): Promise<number> {
   if (!a.k) throw usage('missing -k <key file>');
   if (a.k === '-') throw usage('-k - is not possible: standard input carries the data');
   if (a.f && a.g) throw usage('-f and -g are mutually exclusive');
+  const framing = a.framing as Framing;
+  if (a['frame-bucket'] !== undefined && framing !== 'compact')
+    throw usage('--frame-bucket needs --framing compact');
+  let bucket = COMPACT_DEFAULT_BUCKET;
+  try {
+    if (a['frame-bucket'] !== undefined) bucket = checkBucket(a['frame-bucket']);
+  } catch (err) {
+    throw usage(`--frame-bucket: ${(err as Error).message}`);
+  }
   let bind: BindAddress | null;
   let target: Address;
   try {
@@ -125,7 +149,14 @@ export async function spipe(argv: string[]): Promise<number> {
     stdio,
     1,
     'stdio',
-    { mode: 'encrypt', noPfs: a.f === true, requirePfs: a.g === true, timeoutMs: a.o * 1000 },
+    {
+      mode: 'encrypt',
+      noPfs: a.f === true,
+      requirePfs: a.g === true,
+      timeoutMs: a.o * 1000,
+      framing,
+      bucket,
+    },
     {
       engine: getEngine('node'),
       keys: () => [key],

@@ -26,10 +26,9 @@ export interface PromOptions {
   readonly version?: string;
   /** The packet crypto engine (--crypto). Default 'unknown'. */
   readonly crypto?: string;
+  /** The data framing on the wire (--framing). Default 'spiped'. */
+  readonly framing?: string;
 }
-
-/** The framing on the wire: spiped's 1060-byte packets (the only one so far). */
-export const FRAMING = 'spiped';
 
 /** No live tunnels (the reader before a daemon registers one). */
 const NO_BYTES: ByteCounts = { up: 0, down: 0 };
@@ -92,7 +91,7 @@ export class PromMetrics implements Metrics, ClusterMetrics {
         version: opts.version ?? 'unknown',
         node: process.versions.node,
         crypto: opts.crypto ?? 'unknown',
-        framing: FRAMING,
+        framing: opts.framing ?? 'spiped',
       },
       1,
     );

@@ -22,8 +22,10 @@ import type { Duplex } from 'node:stream';
 import { PROTOCOL_ERROR_TEXT, ProtocolError, type ProtocolErrorCode } from '../protocol/errors.js';
 import { encodeRouteReply } from '../protocol/route.js';
 import { ClusterStages, type RouteHost } from './cluster-stages.js';
-import { OpenTransform, SealTransform } from './framing.js';
+import { COMPACT_DEFAULT_BUCKET } from '../crypto/sizes.js';
 import { HANGUP_TEXT, PeerSniff } from './diagnose.js';
+import { type Framing, OpenTransform, SealTransform } from './framing.js';
+import { CompactOpenTransform, CompactSealTransform } from './framing-compact.js';
 import { beginKeying, type Keyed } from './keying.js';
 import type { HandshakeFailure, PacketFailure } from './metrics.js';
 import { Pipe, type PipeHooks } from './pipe.js';
@@ -69,8 +71,8 @@ export class Tunnel {
   #hungUp = false;
   /** The peer's first bytes during the handshake, to name a miswiring if it fails. */
   readonly #sniff = new PeerSniff();
-  #seal: SealTransform | null = null;
-  #open: OpenTransform | null = null;
+  #seal: SealTransform | CompactSealTransform | null = null;
+  #open: Framing | null = null;
   /** plaintext leg → encrypted leg. */
   #sealing: Pipe | null = null;
   /** encrypted leg → plaintext leg. */
@@ -204,24 +206,34 @@ export class Tunnel {
   }
 
   /** Keys are ready: build both directions; start them once the other leg is up too. */
-  #keyed({ sealer, opener, done, rest }: Keyed): void {
+  #keyed(k: Keyed): void {
     if (this.#ending) return;
+    const { done, rest } = k;
     this.#state = 'routing';
     this.#sniff.clear();
     this.#deps.metrics.handshakeCompleted((Date.now() - this.#started) / 1000);
     if (this.#deps.log.isLevelEnabled('debug'))
       this.#deps.log.debug({ keyIndex: done.keyIndex, pfs: !done.noPfs }, 'handshake complete');
     // Bytes are counted here as plain integers; metrics read them at close and at scrape time.
-    this.#seal = new SealTransform(sealer, (n) => {
+    const sealed = (n: number): void => {
       this.#sealed += n;
-    });
-    this.#open = new OpenTransform(
-      opener,
-      (n) => {
-        this.#opened += n;
-      },
-      (pending) => this.#truncated(pending),
-    );
+    };
+    const opened = (n: number): void => {
+      this.#opened += n;
+    };
+    const truncated = (pending: number): void => this.#truncated(pending);
+    // The framing the handshake agreed on (DESIGN.md §2.3 or §9).
+    if (k.framing === 'compact') {
+      this.#seal = new CompactSealTransform(
+        k.seal,
+        this.#cfg.bucket ?? COMPACT_DEFAULT_BUCKET,
+        sealed,
+      );
+      this.#open = new CompactOpenTransform(k.open, opened, truncated);
+    } else {
+      this.#seal = new SealTransform(k.sealer, sealed);
+      this.#open = new OpenTransform(k.opener, opened, truncated);
+    }
     const cluster = this.#cluster;
     const opening = cluster ? cluster.opening(this.#open) : this.#open;
     this.#opening = new Pipe(this.#enc!, this.#plain, opening, this.#hooks());

@@ -66,13 +66,12 @@ export class OpenTransform implements Framing {
   /** Frame and open `chunk`; throws ProtocolError on a packet that fails (see the class). */
   push(chunk: Buffer, emit: Emit): void {
     for (const batch of this.#framer.push(chunk)) {
-      const r = this.#opener.open(batch);
-      if (r.plain.length > 0) {
-        this.#count(r.plain.length);
-        emit(r.plain);
-      }
-      if (r.failure !== undefined)
-        throw new ProtocolError(r.failure === 'bad-mac' ? 'EBADPACKET' : 'EBADLEN');
+      const failure = this.#opener.openEach(batch, (plain) => {
+        this.#count(plain.length);
+        emit(plain);
+      });
+      if (failure !== null)
+        throw new ProtocolError(failure === 'bad-mac' ? 'EBADPACKET' : 'EBADLEN');
     }
   }
 

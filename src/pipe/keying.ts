@@ -6,6 +6,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
+import type { FrameCipher } from '../crypto/compact.js';
 import type { Opener, Sealer } from '../crypto/engine.js';
 import { destroySessionKeys } from '../crypto/kdf.js';
 import { NONCE_LEN } from '../crypto/sizes.js';
@@ -14,14 +15,22 @@ import { Handshake, type HandshakeDone } from '../protocol/handshake.js';
 import type { HandshakeFailure } from './metrics.js';
 import type { TunnelConfig, TunnelDeps } from './tunnel-deps.js';
 
-/** What a finished handshake gives the tunnel. */
-export interface Keyed {
-  readonly sealer: Sealer;
-  readonly opener: Opener;
+/** What every finished handshake gives the tunnel. */
+interface KeyedBase {
   readonly done: HandshakeDone;
-  /** Bytes that followed the handshake (the first packets), copied. */
+  /** Bytes that followed the handshake (the first packets or frames), copied. */
   readonly rest: Buffer;
 }
+
+/**
+ * What a finished handshake gives the tunnel: spiped framing's Sealer and Opener, or compact
+ * framing's two FrameCiphers (DESIGN.md §9), as the handshake agreed.
+ */
+export type Keyed = KeyedBase &
+  (
+    | { readonly framing: 'spiped'; readonly sealer: Sealer; readonly opener: Opener }
+    | { readonly framing: 'compact'; readonly seal: FrameCipher; readonly open: FrameCipher }
+  );
 
 /** How the handshake ended early: a ProtocolError code (or ETRUNC on EOF) and a log text. */
 export type KeyingFailed = (reason: HandshakeFailure, detail?: string) => void;
@@ -52,6 +61,8 @@ export function beginKeying(
     requirePfs: cfg.requirePfs,
     nonce: randomBytes(NONCE_LEN),
     ephemeral: cfg.noPfs ? null : deps.ephemeral(),
+    framing: cfg.framing ?? 'spiped',
+    kdf: deps.engine.kdf,
   });
   const detach = (): void => {
     enc.off('data', onData);
@@ -69,16 +80,34 @@ export function beginKeying(
     } catch (err) {
       if (!(err instanceof ProtocolError)) throw err;
       detach();
+      // EFRAMING on -d: our y_S ‖ h_S still goes out, so the client can diagnose it too.
+      if (err.reply !== undefined) enc.write(err.reply);
       return failed(err.code as HandshakeFailure, err.message);
     }
     for (const out of step.send) enc.write(out);
     if (step.done === null) return;
     detach();
     const k = step.done.keys;
-    const sealer = deps.engine.sealer(client ? k.eC : k.eS, client ? k.hC : k.hS);
-    const opener = deps.engine.opener(client ? k.eS : k.eC, client ? k.hS : k.hC);
+    const [eOut, hOut] = client ? [k.eC, k.hC] : [k.eS, k.hS];
+    const [eIn, hIn] = client ? [k.eS, k.hS] : [k.eC, k.hC];
+    const base = { done: step.done, rest: Buffer.from(step.rest) };
+    const { engine } = deps;
+    const result: Keyed =
+      step.done.framing === 'compact'
+        ? {
+            ...base,
+            framing: 'compact',
+            seal: engine.frameCipher(eOut, hOut),
+            open: engine.frameCipher(eIn, hIn),
+          }
+        : {
+            ...base,
+            framing: 'spiped',
+            sealer: engine.sealer(eOut, hOut),
+            opener: engine.opener(eIn, hIn),
+          };
     destroySessionKeys(k);
-    keyed({ sealer, opener, done: step.done, rest: Buffer.from(step.rest) });
+    keyed(result);
   };
   enc.on('data', onData);
   enc.on('end', onEnd);

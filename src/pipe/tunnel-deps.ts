@@ -6,6 +6,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { EphemeralKey } from '../crypto/dh.js';
 import type { CryptoEngine } from '../crypto/engine.js';
+import type { Framing } from '../crypto/kdf.js';
 import type { Route } from '../protocol/route.js';
 import type { Metrics } from './metrics.js';
 
@@ -27,6 +28,10 @@ export interface TunnelConfig {
   readonly halfCloseTimeoutMs?: number;
   /** --max-conn-lifetime in ms (0 = off): drop an established tunnel this long after it opened. */
   readonly maxLifetimeMs?: number;
+  /** --framing: 'spiped' (default, byte-exact with spiped) or 'compact' (DESIGN.md §9). */
+  readonly framing?: Framing;
+  /** --frame-bucket: compact framing's padding bucket (COMPACT_DEFAULT_BUCKET when absent). */
+  readonly bucket?: number;
 }
 
 /** What a tunnel is handed (ghostunnel-style injection; no globals). */

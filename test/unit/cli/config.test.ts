@@ -52,11 +52,23 @@ describe('buildConfig defaults', () => {
     assert.equal(c.logLevel, 'info');
     assert.equal(c.numericLevels, false);
     assert.equal(c.engine, 'node');
+    assert.equal(c.framing, 'spiped', '--framing: spiped by default');
+    assert.equal(c.bucket, 64);
     assert.equal(c.dhPool, 4);
     assert.equal(c.metrics, null);
     assert.equal(c.readyProbe, false);
     assert.equal(c.cluster, null);
     assert.equal(c.workers, 1);
+  });
+
+  test('--framing compact with and without --frame-bucket', () => {
+    assert.deepEqual(
+      [build(['-e', ...BASE, '--framing', 'compact'])].map((c) => [c.framing, c.bucket]),
+      [['compact', 64]],
+    );
+    const c = build(['-d', ...BASE, '--framing', 'compact', '--frame-bucket', '1024']);
+    assert.equal(c.framing, 'compact');
+    assert.equal(c.bucket, 1024);
   });
 
   test('seconds become ms; -R means never re-resolve; -j turns keepalive off', () => {
@@ -234,6 +246,26 @@ describe('buildConfig refuses conflicts with a UsageError', () => {
       '--idle-timeout must be a non-negative number, got -3',
     ],
     ['--syslog', ['-e', ...BASE, '--syslog'], /^--syslog is not supported: .*journal/],
+    [
+      '--frame-bucket without --framing compact',
+      ['-e', ...BASE, '--frame-bucket', '128'],
+      '--frame-bucket needs --framing compact',
+    ],
+    [
+      '--frame-bucket below the range',
+      ['-e', ...BASE, '--framing', 'compact', '--frame-bucket', '8'],
+      '--frame-bucket: padding bucket must be an integer in 16..16384, got 8',
+    ],
+    [
+      'fractional --frame-bucket',
+      ['-d', ...BASE, '--framing', 'compact', '--frame-bucket', '100.5'],
+      '--frame-bucket: padding bucket must be an integer in 16..16384, got 100.5',
+    ],
+    [
+      '--frame-bucket above the range',
+      ['-d', ...BASE, '--framing', 'compact', '--frame-bucket', '16385'],
+      '--frame-bucket: padding bucket must be an integer in 16..16384, got 16385',
+    ],
     [
       'bad -s',
       ['-e', '-s', 'nonsense', '-t', 'h:1', '-k', 'k'],

@@ -1,0 +1,87 @@
+/**
+ * Compact framing (DESIGN.md §9) as the two Transforms a tunnel's pipes run, beside spiped's in
+ * ./framing.ts: CompactSealTransform turns plaintext into variable-length frames padded to the
+ * sender's bucket, CompactOpenTransform opens the frame stream. They wrap a CompactSealer and a
+ * CompactOpener from ../crypto and map the opener's failures to the same ProtocolError codes as
+ * spiped framing (EBADPACKET, EBADLEN; a partial frame at EOF goes to `truncated`).
+ */
+import { CompactOpener, CompactSealer, type FrameCipher } from '../crypto/compact.js';
+import { ProtocolError } from '../protocol/errors.js';
+import type { CountBytes, Framing } from './framing.js';
+import type { Emit } from './pipe.js';
+
+/** Plaintext → compact frames. `count` sees every plaintext chunk's length before it is sealed. */
+export class CompactSealTransform implements Framing {
+  readonly #sealer: CompactSealer;
+  readonly #count: CountBytes;
+
+  /**
+   * Takes ownership of `fc` (destroyed by destroy()). `bucket` is the padding bucket; throws
+   * RangeError if checkBucket refuses it.
+   */
+  constructor(fc: FrameCipher, bucket: number, count: CountBytes) {
+    this.#sealer = new CompactSealer(fc, bucket);
+    this.#count = count;
+  }
+
+  /** Seal `chunk` (non-empty) and emit its frames. Throws only after destroy(). */
+  push(chunk: Buffer, emit: Emit): void {
+    this.#count(chunk.length);
+    emit(this.#sealer.seal(chunk));
+  }
+
+  /** Seal a control line (the route header) outside the counted stream. */
+  sealLine(line: Uint8Array): Buffer {
+    return this.#sealer.seal(line);
+  }
+
+  destroy(): void {
+    this.#sealer.destroy();
+  }
+}
+
+/**
+ * Compact frames → plaintext. Emits the data of every frame whose MAC verifies, in order; at the
+ * first bad one it throws ProtocolError EBADPACKET (MAC) or EBADLEN (a length over the cap, or a
+ * data length that does not fit its body), after emitting what came before it. At the source's
+ * end, a partial frame is reported to `truncated` and discarded.
+ */
+export class CompactOpenTransform implements Framing {
+  readonly #opener: CompactOpener;
+  readonly #count: CountBytes;
+  readonly #truncated: (pending: number) => void;
+  /** The current push()'s emit (the opener's callback is fixed at construction). */
+  #emit: Emit | null = null;
+
+  /** Takes ownership of `fc` (destroyed by destroy()). */
+  constructor(fc: FrameCipher, count: CountBytes, truncated: (pending: number) => void) {
+    this.#opener = new CompactOpener(fc, (plain) => {
+      this.#count(plain.length);
+      this.#emit!(plain);
+    });
+    this.#count = count;
+    this.#truncated = truncated;
+  }
+
+  /** Open the frames `chunk` completes; throws ProtocolError on a frame that fails (see the class). */
+  push(chunk: Buffer, emit: Emit): void {
+    this.#emit = emit;
+    try {
+      const failure = this.#opener.push(chunk);
+      if (failure !== null)
+        throw new ProtocolError(failure === 'bad-mac' ? 'EBADPACKET' : 'EBADLEN');
+    } finally {
+      this.#emit = null;
+    }
+  }
+
+  /** The frame stream ended: report a partial frame (its bytes are zeroed by destroy()). */
+  end(): void {
+    const pending = this.#opener.pending;
+    if (pending > 0) this.#truncated(pending);
+  }
+
+  destroy(): void {
+    this.#opener.destroy();
+  }
+}
