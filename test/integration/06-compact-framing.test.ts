@@ -18,7 +18,7 @@ import { BIN, startEnd } from '../support/ends.js';
 import { freePort } from '../support/net.js';
 import { logLines, type Proc, stopAll, waitUntil } from '../support/procs.js';
 import { tempDir } from '../support/system.js';
-import { faultProxy, HANDSHAKE_LEN } from '../helpers/fault-proxy.js';
+import { closeAllProxies, faultProxy, HANDSHAKE_LEN } from '../helpers/fault-proxy.js';
 import {
   collectServer,
   echoServer,
@@ -28,7 +28,10 @@ import {
   transfer,
 } from '../helpers/targets.js';
 
-after(stopAll);
+after(async () => {
+  await closeAllProxies();
+  await stopAll();
+});
 
 const dir = tempDir();
 const key = join(dir, 'key');
