@@ -19,15 +19,13 @@
  */
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
-import { PROTOCOL_ERROR_TEXT, ProtocolError, type ProtocolErrorCode } from '../protocol/errors.js';
 import { encodeRouteReply } from '../protocol/route.js';
 import { ClusterStages, type RouteHost } from './cluster-stages.js';
-import { COMPACT_DEFAULT_BUCKET } from '../crypto/sizes.js';
-import { HANGUP_TEXT, PeerSniff } from './diagnose.js';
-import { type Framing, OpenTransform, SealTransform } from './framing.js';
-import { CompactOpenTransform, CompactSealTransform } from './framing-compact.js';
+import { TunnelFailures } from './failures.js';
+import type { Framing } from './framing.js';
+import { framingsFor, type SealFraming } from './framings.js';
 import { beginKeying, type Keyed } from './keying.js';
-import type { HandshakeFailure, PacketFailure } from './metrics.js';
+import type { HandshakeFailure } from './metrics.js';
 import { Pipe, type PipeHooks } from './pipe.js';
 import { type Expiry, TunnelTimers } from './timers.js';
 import {
@@ -43,9 +41,6 @@ export * from './tunnel-deps.js';
 export type TunnelState = 'connecting' | 'handshake' | 'routing' | 'open' | 'closing' | 'closed';
 
 type Leg = 'plain' | 'enc';
-
-/** How long past -o the -d end's hang-up still counts as "right after the handshake". */
-const HANGUP_GRACE_MS = 1000;
 
 /** One connection through the tunnel. Construct, then start(); `done` settles when it is closed. */
 export class Tunnel {
@@ -67,11 +62,9 @@ export class Tunnel {
   /** When the tunnel was established (both legs up and keyed); 0 before. */
   #openedAt = 0;
   #abandonKeying: (() => void) | null = null;
-  /** -e: the -d end's hang-up right after the handshake was already reported. */
-  #hungUp = false;
-  /** The peer's first bytes during the handshake, to name a miswiring if it fails. */
-  readonly #sniff = new PeerSniff();
-  #seal: SealTransform | CompactSealTransform | null = null;
+  /** Logs and counts what goes wrong (./failures.ts). */
+  readonly #fail: TunnelFailures;
+  #seal: SealFraming | null = null;
   #open: Framing | null = null;
   /** plaintext leg → encrypted leg. */
   #sealing: Pipe | null = null;
@@ -97,6 +90,7 @@ export class Tunnel {
       this.#resolveDone = r;
     });
     this.#timers = new TunnelTimers(cfg, (e) => this.#expired(e));
+    this.#fail = new TunnelFailures(deps.log, deps.metrics, cfg.mode, cfg.timeoutMs);
     this.#cluster = deps.routing ? new ClusterStages(deps.routing, this.#routeHost()) : null;
     if (cfg.mode === 'encrypt') this.#attach('plain', accepted);
     else this.#attach('enc', accepted as Socket);
@@ -166,12 +160,7 @@ export class Tunnel {
         const code = err.code ?? 'EIO';
         this.#deps.metrics.targetConnectFailed(code);
         if (code === 'ETIMEDOUT') return this.#failHandshake('ETIMEDOUT');
-        if (this.#deps.targetWarning) this.#deps.targetWarning(code, err.message);
-        else
-          this.#deps.log.warn(
-            { err: err.message, code },
-            'target connect failed; dropping connection',
-          );
+        this.#fail.targetFailed(code, err.message, this.#deps.targetWarning);
         this.#drop(`target connect failed: ${code}`);
       },
     );
@@ -197,7 +186,7 @@ export class Tunnel {
         this.#deps,
         (k) => this.#keyed(k),
         (reason, detail) => this.#failHandshake(reason, detail),
-        (chunk) => this.#sniff.record(chunk),
+        (chunk) => this.#fail.sniff.record(chunk),
       );
     } catch (err) {
       this.#deps.log.error({ err: (err as Error).message }, 'cannot start handshake');
@@ -210,30 +199,22 @@ export class Tunnel {
     if (this.#ending) return;
     const { done, rest } = k;
     this.#state = 'routing';
-    this.#sniff.clear();
+    this.#fail.sniff.clear();
     this.#deps.metrics.handshakeCompleted((Date.now() - this.#started) / 1000);
     if (this.#deps.log.isLevelEnabled('debug'))
       this.#deps.log.debug({ keyIndex: done.keyIndex, pfs: !done.noPfs }, 'handshake complete');
     // Bytes are counted here as plain integers; metrics read them at close and at scrape time.
-    const sealed = (n: number): void => {
-      this.#sealed += n;
-    };
-    const opened = (n: number): void => {
-      this.#opened += n;
-    };
-    const truncated = (pending: number): void => this.#truncated(pending);
-    // The framing the handshake agreed on (DESIGN.md §2.3 or §9).
-    if (k.framing === 'compact') {
-      this.#seal = new CompactSealTransform(
-        k.seal,
-        this.#cfg.bucket ?? COMPACT_DEFAULT_BUCKET,
-        sealed,
-      );
-      this.#open = new CompactOpenTransform(k.open, opened, truncated);
-    } else {
-      this.#seal = new SealTransform(k.sealer, sealed);
-      this.#open = new OpenTransform(k.opener, opened, truncated);
-    }
+    const { seal, open } = framingsFor(k, this.#cfg.bucket, {
+      sealed: (n) => {
+        this.#sealed += n;
+      },
+      opened: (n) => {
+        this.#opened += n;
+      },
+      truncated: (pending) => this.#fail.truncated(pending),
+    });
+    this.#seal = seal;
+    this.#open = open;
     const cluster = this.#cluster;
     const opening = cluster ? cluster.opening(this.#open) : this.#open;
     this.#opening = new Pipe(this.#enc!, this.#plain, opening, this.#hooks());
@@ -303,24 +284,7 @@ export class Tunnel {
 
   /** A pipe stopped on a bad packet, or on the cluster filter's error. */
   #pipeFailed(err: unknown): void {
-    if (this.#ending) return;
-    if (err instanceof ProtocolError && (err.code === 'EBADPACKET' || err.code === 'EBADLEN')) {
-      const code: PacketFailure = err.code;
-      this.#deps.metrics.packetRejected(code);
-      this.#deps.log.warn({ reason: code }, `dropping connection: ${PROTOCOL_ERROR_TEXT[code]}`);
-      return this.#drop(code);
-    }
-    const reason = err instanceof Error ? err.message : String(err);
-    this.#deps.log.warn({ reason }, `dropping connection: ${reason}`);
-    this.#drop(reason);
-  }
-
-  #truncated(pending: number): void {
-    this.#deps.metrics.packetRejected('ETRUNC');
-    this.#deps.log.warn(
-      { pending },
-      'encrypted stream ended in the middle of a packet; the partial packet was discarded',
-    );
+    if (!this.#ending) this.#drop(this.#fail.pipe(err));
   }
 
   /** -d cluster: tell the client no, then close. */
@@ -359,37 +323,13 @@ export class Tunnel {
     this.#drop(`${leg} socket error: ${code}`);
   }
 
-  /**
-   * -e: the encrypted leg ended or reset while this end still wrote to it, with no data received
-   * since the handshake, within -o (+ HANGUP_GRACE_MS) of it: the -d end hung up, most likely
-   * because its target is down. Logs (warn) and counts it once; true if it did.
-   */
+  /** -e: the -d end hung up right after the handshake (reported once by #fail); true if so. */
   #peerHungUp(enc: Socket): boolean {
-    if (this.#hungUp || this.#ending || this.#opened > 0 || enc.writableEnded) return false;
-    if (Date.now() - this.#openedAt > this.#cfg.timeoutMs + HANGUP_GRACE_MS) return false;
-    this.#hungUp = true;
-    this.#deps.metrics.targetConnectFailed('EPEERHUP');
-    this.#deps.log.warn({ reason: 'EPEERHUP' }, HANGUP_TEXT);
-    return true;
+    return !this.#ending && this.#fail.hungUp(this.#openedAt, this.#opened, !enc.writableEnded);
   }
 
   #failHandshake(reason: HandshakeFailure, detail?: string): void {
-    if (this.#ending) return;
-    const side = this.#cfg.mode === 'encrypt' ? 'dialled' : 'accepted';
-    const named = this.#sniff.diagnose(reason, side, this.#enc !== null, detail);
-    this.#sniff.clear();
-    if (named !== null) {
-      this.#deps.metrics.handshakeFailed(named.reason);
-      this.#deps.log[named.level]({ reason: named.reason }, named.text);
-      return this.#drop(`handshake failed: ${named.reason}`);
-    }
-    this.#deps.metrics.handshakeFailed(reason);
-    const text =
-      reason === 'ESOCKET'
-        ? `socket error during handshake (${detail})`
-        : (detail ?? PROTOCOL_ERROR_TEXT[reason as ProtocolErrorCode]);
-    this.#deps.log.warn({ reason }, `handshake failed: ${text}`);
-    this.#drop(`handshake failed: ${reason}`);
+    if (!this.#ending) this.#drop(this.#fail.handshake(reason, this.#enc !== null, detail));
   }
 
   /** Tear down both legs now. Idempotent. */
