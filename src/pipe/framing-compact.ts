@@ -1,44 +1,14 @@
 /**
- * Compact framing (DESIGN.md §9) as the two Transforms a tunnel's pipes run, beside spiped's in
- * ./framing.ts: CompactSealTransform turns plaintext into variable-length frames padded to the
- * sender's bucket, CompactOpenTransform opens the frame stream. They wrap a CompactSealer and a
- * CompactOpener from ../crypto and map the opener's failures to the same ProtocolError codes as
- * spiped framing (EBADPACKET, EBADLEN; a partial frame at EOF goes to `truncated`).
+ * Compact framing's (DESIGN.md §9) opening Transform, beside spiped's in ./framing.ts: it opens
+ * the frame stream with a CompactOpener from ../crypto and maps its failures to the same
+ * ProtocolError codes as spiped framing (EBADPACKET, EBADLEN; a partial frame at EOF goes to
+ * `truncated`). Sealing needs no Transform of its own: ./framing.ts's SealTransform takes a
+ * CompactSealer as it takes spiped's Sealer.
  */
-import { CompactOpener, CompactSealer, type FrameCipher } from '../crypto/compact.js';
+import { CompactOpener, type FrameCipher } from '../crypto/compact.js';
 import { ProtocolError } from '../protocol/errors.js';
 import type { CountBytes, Framing } from './framing.js';
 import type { Emit } from './pipe.js';
-
-/** Plaintext → compact frames. `count` sees every plaintext chunk's length before it is sealed. */
-export class CompactSealTransform implements Framing {
-  readonly #sealer: CompactSealer;
-  readonly #count: CountBytes;
-
-  /**
-   * Takes ownership of `fc` (destroyed by destroy()). `bucket` is the padding bucket; throws
-   * RangeError if checkBucket refuses it.
-   */
-  constructor(fc: FrameCipher, bucket: number, count: CountBytes) {
-    this.#sealer = new CompactSealer(fc, bucket);
-    this.#count = count;
-  }
-
-  /** Seal `chunk` (non-empty) and emit its frames. Throws only after destroy(). */
-  push(chunk: Buffer, emit: Emit): void {
-    this.#count(chunk.length);
-    emit(this.#sealer.seal(chunk));
-  }
-
-  /** Seal a control line (the route header) outside the counted stream. */
-  sealLine(line: Uint8Array): Buffer {
-    return this.#sealer.seal(line);
-  }
-
-  destroy(): void {
-    this.#sealer.destroy();
-  }
-}
 
 /**
  * Compact frames → plaintext. Emits the data of every frame whose MAC verifies, in order; at the

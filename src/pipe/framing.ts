@@ -18,13 +18,19 @@ export interface Framing extends Transform {
   destroy(): void;
 }
 
-/** Plaintext → packets. `count` sees every plaintext chunk's length before it is sealed. */
+/** What SealTransform seals with: spiped's packet Sealer or a compact framing's sealer. */
+export type AnySealer = Pick<Sealer, 'seal' | 'destroy'>;
+
+/**
+ * Plaintext → packets (or compact frames: either framing's sealer). `count` sees every plaintext
+ * chunk's length before it is sealed.
+ */
 export class SealTransform implements Framing {
-  readonly #sealer: Sealer;
+  readonly #sealer: AnySealer;
   readonly #count: CountBytes;
 
   /** Takes ownership of `sealer` (destroyed by destroy()). */
-  constructor(sealer: Sealer, count: CountBytes) {
+  constructor(sealer: AnySealer, count: CountBytes) {
     this.#sealer = sealer;
     this.#count = count;
   }

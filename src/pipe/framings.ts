@@ -5,11 +5,12 @@
  */
 import { COMPACT_DEFAULT_BUCKET } from '../crypto/sizes.js';
 import { type CountBytes, type Framing, OpenTransform, SealTransform } from './framing.js';
-import { CompactOpenTransform, CompactSealTransform } from './framing-compact.js';
+import { CompactSealer } from '../crypto/compact.js';
+import { CompactOpenTransform } from './framing-compact.js';
 import type { Keyed } from './keying.js';
 
 /** A sealing framing: a Transform that can also seal one whole line (the cluster route header). */
-export type SealFraming = SealTransform | CompactSealTransform;
+export type SealFraming = SealTransform;
 
 /** What the Tunnel counts: plaintext bytes sealed and opened, and a stream cut mid-packet. */
 export interface FramingCounts {
@@ -29,7 +30,10 @@ export function framingsFor(
 ): { seal: SealFraming; open: Framing } {
   if (k.framing === 'compact')
     return {
-      seal: new CompactSealTransform(k.seal, bucket ?? COMPACT_DEFAULT_BUCKET, c.sealed),
+      seal: new SealTransform(
+        new CompactSealer(k.seal, bucket ?? COMPACT_DEFAULT_BUCKET),
+        c.sealed,
+      ),
       open: new CompactOpenTransform(k.open, c.opened, c.truncated),
     };
   return {
