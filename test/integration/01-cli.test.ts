@@ -261,7 +261,7 @@ test('spipe usage errors have the same shape, with the spipe synopsis', async ()
   assert.equal(
     r.stderr,
     'cloakpipe: missing -t <target>\n' +
-      'usage: cloakpipe spipe -t <target> -k <key file> [-f | -g] [-j] [-o <timeout s>] [-b <bind addr>]\n' +
+      'usage: cloakpipe spipe -t <target> -k <key file> [-f | -g] [-j] [-o <timeout s>] [-b <bind addr>] [--framing compact]\n' +
       "Try 'cloakpipe spipe --help' for more.\n",
   );
 });
