@@ -232,7 +232,7 @@ describe('buildConfig refuses conflicts with a UsageError', () => {
     [
       '--workers with --metrics',
       ['-e', ...BASE, '--workers', '2', '--metrics', '9100'],
-      /^--workers above 1 cannot be combined with --cluster, --metrics or -k -/,
+      /^--workers above 1 cannot be combined with --metrics or -k -/,
     ],
     [
       '--workers with -k -',
