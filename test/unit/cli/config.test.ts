@@ -108,6 +108,14 @@ describe('buildConfig defaults', () => {
     });
   });
 
+  test('--workers 2 with --cluster, on both ends', () => {
+    for (const end of ['-e', '-d']) {
+      const c = build([end, '--cluster', ...BASE, '--workers', '2']);
+      assert.equal(c.workers, 2);
+      assert.equal(c.cluster?.end, end === '-e' ? 'encrypt' : 'decrypt');
+    }
+  });
+
   test('--cluster -e: node ports follow the -s port; the advertised host follows -s', () => {
     const c = build(['-e', '--cluster', ...BASE]);
     assert.deepEqual(c.cluster, {
