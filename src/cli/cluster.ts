@@ -25,6 +25,12 @@ import type { Resolver } from '../pipe/resolver.js';
 import type { Route } from '../protocol/route.js';
 import type { ClusterDecryptConfig, ClusterEncryptConfig } from './config.js';
 
+/**
+ * How long a -d worker waits for the primary's verdict on a route: the on-demand refresh behind
+ * it tries every known member in turn (2 s each) before it answers.
+ */
+const RESOLVE_TIMEOUT_MS = 60_000;
+
 /** Cluster-mode pieces, by end. */
 export interface ClusterSetup {
   /** The routing hooks for a connection (route: the node a -e node listener fronts, or null). */
@@ -89,7 +95,7 @@ function workerCluster(
   deps: ClusterSetupDeps,
 ): ClusterSetup {
   if (c.end === 'decrypt') {
-    const peer = new IpcPeer<DecryptIpc>(parentEndpoint(), CLUSTER_IPC_NS);
+    const peer = new IpcPeer<DecryptIpc>(parentEndpoint(), CLUSTER_IPC_NS, RESOLVE_TIMEOUT_MS);
     const members = new MemberReplica(c.seed, peer, (r) => deps.metrics.routeRefused(r));
     const d = clusterDecrypt({
       seed: c.seed,
