@@ -249,7 +249,7 @@ export const TUNNEL_OPTIONS = {
     default: 1,
     group: 'Behaviour:',
     describe:
-      'Processes sharing the listener, to use several cores for many connections (not with --cluster, --metrics or -k -)',
+      'Processes sharing the listener, to use several cores for many connections (not with --metrics or -k -)',
   },
   'dh-pool': {
     type: 'number',

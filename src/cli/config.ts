@@ -164,9 +164,9 @@ function check(a: TunnelArgs, keys: readonly string[]): void {
   nonNegative('--cluster-refresh', a['cluster-refresh'], false);
   nonNegative('--workers', a.workers, true);
   if (a.workers < 1) throw new UsageError('--workers must be at least 1');
-  if (a.workers > 1 && (a.cluster || a.metrics !== undefined || keys.includes('-')))
+  if (a.workers > 1 && (a.metrics !== undefined || keys.includes('-')))
     throw new UsageError(
-      '--workers above 1 cannot be combined with --cluster, --metrics or -k - (each worker would keep its own node ports, metrics and stdin)',
+      '--workers above 1 cannot be combined with --metrics or -k - (each worker would keep its own metrics and stdin)',
     );
   if (a['frame-bucket'] !== undefined) {
     if (a.framing !== 'compact') throw new UsageError('--frame-bucket needs --framing compact');

@@ -18,7 +18,7 @@ import { dial, type DialOptions } from '../pipe/dial.js';
 import { Resolver } from '../pipe/resolver.js';
 import { VERSION } from './args.js';
 import { reportListening, reportWhenWorkersListen } from './background.js';
-import { type ClusterSetup, setupCluster } from './cluster.js';
+import { type ClusterSetup, setupCluster, startClusterPrimary } from './cluster.js';
 import type { Config } from './config.js';
 import { StartError } from './errors.js';
 import { isWorker, runPrimary } from './workers.js';
@@ -126,7 +126,12 @@ export async function run(c: Config): Promise<number> {
     keyring.destroy();
     if (c.pidFile !== null) writeFileSync(c.pidFile, `${process.pid}\n`);
     reportWhenWorkersListen(c.pidFile);
+    // Cluster mode: one port map (-e) or one poller (-d) for the end, before the first fork.
+    const shared = c.cluster
+      ? startClusterPrimary(c.cluster, { log, auth, metrics: nilClusterMetrics })
+      : null;
     const code = await runPrimary(c.workers, log);
+    shared?.close();
     if (c.pidFile !== null) removeQuietly(c.pidFile);
     return code;
   }
@@ -208,6 +213,14 @@ export async function run(c: Config): Promise<number> {
       adopt: (s, r) => daemon.adopt(s, r),
       auth,
     });
+  try {
+    await cluster?.ready;
+  } catch (err) {
+    pool.close();
+    throw new StartError(
+      `cannot get the cluster state from the primary: ${(err as Error).message}`,
+    );
+  }
   try {
     await daemon.listen();
   } catch (err) {

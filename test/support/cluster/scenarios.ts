@@ -1,6 +1,6 @@
 /**
  * Cluster scenarios shared by the test files that run them under different settings (the default
- * spiped framing in test/cluster/01–03, compact framing in 12): each takes a running
+ * spiped framing in test/cluster/01–04, compact framing in 12, --workers in 11): each takes a running
  * TunnelledCluster, drives real clients through its -e end, and fails with an assertion (carrying
  * the -e/-d log tails where they help) if any reply is wrong or anything reached around the tunnel.
  * `run` is a per-file random tag so keys never collide with an earlier run's.
@@ -193,6 +193,13 @@ export async function multiExecOnEachMaster(
   }
 }
 
+/** -ASK rewrites the -e end counted (0, unchecked, without --metrics). */
+function askRewrites(metricsPort: number | null): Promise<number> {
+  return metricsPort === null
+    ? Promise.resolve(0)
+    : metricValue(metricsPort, 'cloakpipe_cluster_rewrites_total', ['kind="ask"']);
+}
+
 /** The -e end's local listener address for the node on real `port`. */
 function localOf(fx: TunnelledCluster, port: number): string {
   const l = nodeListeners(fx).find((x) => x.node === `127.0.0.1:${port}`);
@@ -204,13 +211,13 @@ function localOf(fx: TunnelledCluster, port: number): string {
  * A slot migrated key by key from the first master to the second while ioredis and node-redis
  * (RESP3) write and read it: the raw -ASK names the destination's listener, redis-cli -c follows
  * it, the clients see no error, -ASK rewrites are counted on the -e end's metrics (served on
- * 127.0.0.1:`metricsPort`), and after SETSLOT NODE the source's -MOVED names the destination's
+ * 127.0.0.1:`metricsPort`; null: not checked, as with --workers before aggregated metrics), and after SETSLOT NODE the source's -MOVED names the destination's
  * listener; every key either client wrote is read back and sits on the destination.
  */
 export async function askThenMovedDuringMigration(
   fx: TunnelledCluster,
   run: string,
-  metricsPort: number,
+  metricsPort: number | null,
 ): Promise<void> {
   const masters = await fx.cluster.masters();
   const src = masters[0]!;
@@ -233,9 +240,7 @@ export async function askThenMovedDuringMigration(
     // Keys that live in the slot before the migration starts.
     const before = Array.from({ length: 150 }, (_, i) => inSlot(i, 'pre'));
     for (const k of before) assert.equal(await io.set(k, `v-${k}`), 'OK');
-    const askBefore = await metricValue(metricsPort, 'cloakpipe_cluster_rewrites_total', [
-      'kind="ask"',
-    ]);
+    const askBefore = await askRewrites(metricsPort);
 
     await fx.cluster.beginMigration(slot, src.port, dst.port);
     // A key absent from the source: the raw reply is -ASK naming the destination's listener.
@@ -287,10 +292,9 @@ export async function askThenMovedDuringMigration(
     await new Promise((r) => setTimeout(r, 300));
     await Promise.all([wio.stop(), wnr.stop()]);
 
-    const askAfter = await metricValue(metricsPort, 'cloakpipe_cluster_rewrites_total', [
-      'kind="ask"',
-    ]);
-    assert.ok(askAfter - askBefore >= 2, `-ASK rewrites counted: ${askAfter - askBefore}`);
+    const askAfter = await askRewrites(metricsPort);
+    if (metricsPort !== null)
+      assert.ok(askAfter - askBefore >= 2, `-ASK rewrites counted: ${askAfter - askBefore}`);
     assert.deepEqual(wio.errors, [], `ioredis errors${logTails(fx)}`);
     assert.deepEqual(wnr.errors, [], `node-redis errors${logTails(fx)}`);
     assert.ok(wio.written.size > 20 && wnr.written.size > 20, `${wio.ops()} / ${wnr.ops()} ops`);
@@ -315,6 +319,76 @@ export async function askThenMovedDuringMigration(
       0,
     );
     await fx.assertTunnelOnly({ minNodeClients: 3 });
+  } finally {
+    io.disconnect();
+    await nr.close().catch(() => {});
+  }
+}
+
+/**
+ * A node added to the cluster and given 1200 slots (redis-cli inside the namespace, never through
+ * the tunnel) while ioredis and node-redis (RESP2) write: the -e end opens a listener for it on
+ * demand, both clients reach it, the -d end dials it, and every key written reads back.
+ */
+export async function reshardToAddedNode(fx: TunnelledCluster, run: string): Promise<void> {
+  const io = ioredisCluster(fx);
+  const nr = nodeRedisCluster(fx, 2);
+  nr.on('error', () => {});
+  try {
+    await Promise.all([ioredisReady(io), nr.connect()]);
+    const listenersBefore = nodeListeners(fx).length;
+    assert.equal(listenersBefore, 3, JSON.stringify(nodeListeners(fx)));
+    const wio = startWorkload({
+      name: 'io',
+      set: (k, v) => io.set(k, v),
+      get: (k) => io.get(k),
+      key: (i) => `rs-${run}:io:${i}`,
+    });
+    const wnr = startWorkload({
+      name: 'nr',
+      set: (k, v) => nr.set(k, v),
+      get: (k) => nr.get(k),
+      key: (i) => `rs-${run}:nr:${i}`,
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    const added = await fx.cluster.addNode();
+    const addedReal = `127.0.0.1:${added.port}`;
+    // 1200 slots, taken from every master, moved key by key by redis-cli inside the namespace.
+    await fx.cluster.reshard(added.id, 1200);
+    const owned = (await fx.cluster.masters()).find((m) => m.id === added.id);
+    assert.ok(owned && owned.slots.length > 0, 'the new node serves slots');
+    // Writes keep landing after the reshard, some of them on the new node.
+    const t = Date.now();
+    await pollUntil(
+      'both clients have written to the new node',
+      async () =>
+        wio.okSince(t) > 50 &&
+        wnr.okSince(t) > 50 &&
+        Number(await fx.cluster.exec(added.port, 'dbsize')) > 0,
+      20_000,
+    ).catch((e: Error) =>
+      assert.fail(
+        `${e.message}; errors ${JSON.stringify(wio.errors.slice(0, 3))} ${JSON.stringify(wnr.errors.slice(0, 3))}${logTails(fx)}`,
+      ),
+    );
+    await Promise.all([wio.stop(), wnr.stop()]);
+
+    const l = nodeListeners(fx).find((x) => x.node === addedReal);
+    assert.ok(
+      l,
+      `the -e end opened a listener for ${addedReal}: ${JSON.stringify(nodeListeners(fx))}`,
+    );
+    assert.notEqual(Number(l.local.split(':').pop()), added.port);
+    assert.deepEqual(wio.errors, [], `ioredis errors${logTails(fx)}`);
+    assert.deepEqual(wnr.errors, [], `node-redis errors${logTails(fx)}`);
+    for (const w of [wio, wnr]) {
+      assert.deepEqual(await readBack(w, (k) => io.get(k)), [], `${w.name} via ioredis`);
+      assert.deepEqual(await readBack(w, (k) => nr.get(k)), [], `${w.name} via node-redis`);
+    }
+    // The new node's clients came through the -d end (and nothing hit a trap, its port included).
+    const list = await fx.cluster.exec(added.port, 'client', 'list');
+    assert.ok(list.split('\n').filter(Boolean).length >= 2, list);
+    await fx.assertTunnelOnly({ minNodeClients: 4 });
   } finally {
     io.disconnect();
     await nr.close().catch(() => {});

@@ -108,6 +108,14 @@ describe('buildConfig defaults', () => {
     });
   });
 
+  test('--workers 2 with --cluster, on both ends', () => {
+    for (const end of ['-e', '-d']) {
+      const c = build([end, '--cluster', ...BASE, '--workers', '2']);
+      assert.equal(c.workers, 2);
+      assert.equal(c.cluster?.end, end === '-e' ? 'encrypt' : 'decrypt');
+    }
+  });
+
   test('--cluster -e: node ports follow the -s port; the advertised host follows -s', () => {
     const c = build(['-e', '--cluster', ...BASE]);
     assert.deepEqual(c.cluster, {
@@ -232,7 +240,7 @@ describe('buildConfig refuses conflicts with a UsageError', () => {
     [
       '--workers with --metrics',
       ['-e', ...BASE, '--workers', '2', '--metrics', '9100'],
-      /^--workers above 1 cannot be combined with --cluster, --metrics or -k -/,
+      /^--workers above 1 cannot be combined with --metrics or -k -/,
     ],
     [
       '--workers with -k -',
