@@ -43,9 +43,10 @@ async function resolveTarget(resolver: Resolver, target: string, wait: boolean, 
 /** /readyz --ready-probe: can we open a TCP connection to the target right now? */
 async function probeTarget(resolver: Resolver, timeoutMs: number): Promise<string | null> {
   const ac = new AbortController();
-  const t = setTimeout(() => ac.abort(), Math.min(timeoutMs, 2000));
+  const limitMs = Math.min(timeoutMs, 2000);
+  const t = setTimeout(() => ac.abort(), limitMs);
   try {
-    const s = await dial(resolver.endpoints(), { keepAlive: false }, ac.signal);
+    const s = await dial(resolver.endpoints(), { keepAlive: false, timeoutMs: limitMs }, ac.signal);
     s.destroy();
     return null;
   } catch (err) {
@@ -162,6 +163,7 @@ export async function run(c: Config): Promise<number> {
     keepAliveDelayMs: c.keepAliveDelayMs,
     localAddress: c.bind?.address,
     localPort: c.bind?.port,
+    timeoutMs: c.timeoutMs,
   };
   // The daemon exists before the cluster listeners that hand it connections (adopt).
   let cluster: ClusterSetup | null = null;

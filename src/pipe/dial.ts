@@ -1,6 +1,6 @@
 /**
  * Outgoing connections: try each endpoint of the target in order until one connects, within a
- * deadline. Sockets are created with allowHalfOpen (EOF is a half-close in this protocol),
+ * deadline shared among them (see addressShareMs). Sockets are created with allowHalfOpen (EOF is a half-close in this protocol),
  * TCP_NODELAY, and SO_KEEPALIVE unless -j.
  *
  * Dialled sockets are read with `onread` into one static buffer shared by every dialled socket
@@ -64,6 +64,29 @@ export interface DialOptions {
   readonly keepAlive: boolean;
   /** Initial keepalive delay in ms (0 = the OS default). */
   readonly keepAliveDelayMs?: number;
+  /**
+   * The connect deadline in ms (-o) the caller's signal enforces. When given and the target has
+   * several endpoints, each one but the last gets only its share of it (addressShareMs), so one
+   * host that never answers cannot use up the whole deadline. Undefined: no share, every
+   * endpoint may wait until the signal aborts.
+   */
+  readonly timeoutMs?: number | undefined;
+}
+
+/**
+ * How long to wait for one endpoint: `remainingMs` (what is left of the -o deadline) split
+ * equally among the `left` endpoints not yet tried, this one included; the last gets all of it.
+ *
+ * Why an equal share of what remains, not a fixed cap: a host that refuses costs nothing and the
+ * time it did not use passes on to the ones after it; a black-holed host (SYNs dropped) costs at
+ * most its share, so with two hosts and spiped's default -o 5 the second still gets 2.5 s; the
+ * split follows -o (a fixed cap of, say, 3 s would swallow the whole of -o 1 and fail over
+ * never); and a target with one address behaves exactly as before (it waits for the whole -o).
+ * A live host answers a SYN within one round trip, far below any share of a sane -o; with many
+ * addresses on a lossy path (Linux resends a lost SYN after 1 s), raise -o.
+ */
+export function addressShareMs(remainingMs: number, left: number): number {
+  return left <= 1 ? remainingMs : Math.max(0, remainingMs) / left;
 }
 
 /** The target refused or never answered; `message` names every endpoint tried and its error. */
@@ -85,11 +108,14 @@ export function tuneSocket(s: Socket, keepAlive: boolean, keepAliveDelayMs = 0):
 }
 
 /**
- * Connect to the first endpoint that accepts, trying them in order. Rejects with DialError
- * (code of the last failure, or ETIMEDOUT when `signal` aborts first).
+ * Connect to the first endpoint that accepts, trying them in order; with `opts.timeoutMs`, an
+ * endpoint that neither accepts nor refuses within its share of the deadline (addressShareMs) is
+ * given up for the next one. Rejects with DialError (code of the last failure, or ETIMEDOUT when
+ * `signal` aborts first) naming every endpoint tried and why it failed.
  *
  * Callback-driven: one Promise and one set of listeners per attempt, no async function and no
- * Promise per endpoint (this runs once per connection).
+ * Promise per endpoint (this runs once per connection); a per-endpoint timer exists only when
+ * there is a next endpoint to fail over to.
  */
 export function dial(
   endpoints: readonly Endpoint[],
@@ -100,13 +126,18 @@ export function dial(
     return Promise.reject(new DialError('target has no resolved address', 'ENOTFOUND'));
   return new Promise((resolve, reject) => {
     const errors: string[] = [];
+    const budget = opts.timeoutMs;
+    const started = budget === undefined ? 0 : Date.now();
     let i = 0;
     let s: StaticSocket | null = null;
     let ep = endpoints[0]!;
+    let share: NodeJS.Timeout | null = null;
     const cleanup = (): void => {
       signal.removeEventListener('abort', onAbort);
       s!.removeListener('error', onError);
       s!.removeListener('connect', onConnect);
+      if (share !== null) clearTimeout(share);
+      share = null;
     };
     const onAbort = (): void => {
       cleanup();
@@ -121,6 +152,13 @@ export function dial(
       errors.push(`${describeEndpoint(ep)}: ${err.code ?? err.message}`);
       if (++i < endpoints.length) return next();
       reject(new DialError(errors.join('; '), code));
+    };
+    const onShareSpent = (ms: number): void => {
+      cleanup();
+      s!.destroy();
+      errors.push(`${describeEndpoint(ep)}: no answer in ${Math.round(ms)} ms`);
+      i++; // a share is only armed when another endpoint follows
+      next();
     };
     const onConnect = (): void => {
       cleanup();
@@ -137,6 +175,11 @@ export function dial(
       signal.addEventListener('abort', onAbort, { once: true });
       s.once('error', onError);
       s.once('connect', onConnect);
+      const left = endpoints.length - i;
+      if (budget !== undefined && left > 1) {
+        const ms = addressShareMs(budget - (Date.now() - started), left);
+        share = setTimeout(onShareSpent, ms, ms);
+      }
     };
     next();
   });
