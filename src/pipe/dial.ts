@@ -67,8 +67,10 @@ export interface DialOptions {
   /**
    * The connect deadline in ms (-o) the caller's signal enforces. When given and the target has
    * several endpoints, each one but the last gets only its share of it (addressShareMs), so one
-   * host that never answers cannot use up the whole deadline. Undefined: no share, every
-   * endpoint may wait until the signal aborts.
+   * host that never answers cannot use up the whole deadline. Counted from the dial() call; a
+   * caller that spent part of -o already (-d --cluster, after the route header) may pass it
+   * whole: the signal still ends the dial on time, only the earlier shares come out longer.
+   * Undefined: no share, every endpoint may wait until the signal aborts.
    */
   readonly timeoutMs?: number | undefined;
 }
