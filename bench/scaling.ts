@@ -129,13 +129,13 @@ async function scalingRounds(
   for (let r = 0; r < rounds; r++)
     for (const t of rotate(targets, r)) {
       let reruns = 0;
-      const begin = (): (() => void) => {
+      /** Sample now; the function returned records the CPU used since, over `n` requests. */
+      const begin = (): ((n: number) => void) => {
         const gen0 = reapedChildrenUs();
         const srv0 = serversUs();
         const e = t.ends ? endMeter(t.ends.enc.pid, `${t.column} -e`) : null;
         const d = t.ends ? endMeter(t.ends.dec.pid, `${t.column} -d`) : null;
-        return () => {
-          const n = requests * TESTS.split(',').length;
+        return (n) => {
           s.add(
             `${prefix}, CPU of redis-benchmark`,
             CPU_UNIT,
@@ -177,7 +177,7 @@ async function scalingRounds(
         },
         { ...opts, tests: TESTS },
       );
-      finish();
+      finish(requests * results.length);
       opts.after?.();
       for (const x of results) s.add(`${prefix} ${x.test}`, 'req/s', 'higher', t.column, x.rps);
       s.add(`${prefix}, all tests`, 'reruns', 'lower', t.column, reruns);
