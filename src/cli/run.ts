@@ -9,7 +9,7 @@ import type { ClusterAuth } from '../cluster/auth.js';
 import { loadClusterAuth, nilClusterMetrics } from '../daemon/cluster.js';
 import { startOpsServer } from '../daemon/http.js';
 import { KeyRing } from '../daemon/keyring.js';
-import { CounterMetrics, createLogger, teeMetrics } from '../daemon/observe.js';
+import { CounterMetrics, createLogger, RateLimitedWarning, teeMetrics } from '../daemon/observe.js';
 import { EphemeralPool } from '../daemon/pool.js';
 import { PromMetrics } from '../daemon/prom.js';
 import { Daemon, removeQuietly } from '../daemon/server.js';
@@ -158,12 +158,18 @@ export async function run(c: Config): Promise<number> {
         );
   const metrics = prom ? teeMetrics(counters, prom) : counters;
   const pool = new EphemeralPool(c.dhPool);
+  const failover = new RateLimitedWarning(log, 1000);
   const dialOptions: DialOptions = {
     keepAlive: c.keepAlive,
     keepAliveDelayMs: c.keepAliveDelayMs,
     localAddress: c.bind?.address,
     localPort: c.bind?.port,
     timeoutMs: c.timeoutMs,
+    onFailover: (failed, reason, next) =>
+      failover.warn(
+        { target: targetText, address: failed, err: reason, next },
+        'target address failed; trying the next one',
+      ),
   };
   // The daemon exists before the cluster listeners that hand it connections (adopt).
   let cluster: ClusterSetup | null = null;

@@ -73,6 +73,12 @@ export interface DialOptions {
    * Undefined: no share, every endpoint may wait until the signal aborts.
    */
   readonly timeoutMs?: number | undefined;
+  /**
+   * Called when an endpoint failed (refused, or no answer within its share) and the next one is
+   * tried: `failed` and `next` as host:port or path, `reason` the error code or "no answer in
+   * N ms". For logging a host that is down while connections still succeed; must not throw.
+   */
+  readonly onFailover?: ((failed: string, reason: string, next: string) => void) | undefined;
 }
 
 /**
@@ -152,15 +158,22 @@ export function dial(
       cleanup();
       s!.destroy();
       const code = err.code ?? 'EIO';
-      errors.push(`${describeEndpoint(ep)}: ${err.code ?? err.message}`);
-      if (++i < endpoints.length) return next();
+      const reason = err.code ?? err.message;
+      errors.push(`${describeEndpoint(ep)}: ${reason}`);
+      if (++i < endpoints.length) return failOver(reason);
       reject(new DialError(errors.join('; '), code));
     };
     const onShareSpent = (ms: number): void => {
       cleanup();
       s!.destroy();
-      errors.push(`${describeEndpoint(ep)}: no answer in ${Math.round(ms)} ms`);
+      const reason = `no answer in ${Math.round(ms)} ms`;
+      errors.push(`${describeEndpoint(ep)}: ${reason}`);
       i++; // a share is only armed when another endpoint follows
+      failOver(reason);
+    };
+    /** `ep` failed with `reason`; try endpoints[i]. */
+    const failOver = (reason: string): void => {
+      opts.onFailover?.(describeEndpoint(ep), reason, describeEndpoint(endpoints[i]!));
       next();
     };
     const onConnect = (): void => {

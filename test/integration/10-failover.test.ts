@@ -3,7 +3,7 @@
 // -o, not the whole of it; after -r re-resolves the name, the new address list is used. The -e
 // end runs in a private mount namespace (unshare --mount) with its own /etc/hosts bind-mounted,
 // so the name resolves to 127.0.0.2 and 127.0.0.3 there and the machine's /etc/hosts is
-// untouched. The black hole is a loopback listener with a full accept queue (SYNs dropped).
+// untouched. Each failover is logged (a warning naming the address and why). The black hole is a loopback listener with a full accept queue (SYNs dropped).
 // Needs root and unshare(1).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -112,6 +112,16 @@ test('-e fails over between -d hosts behind one name: refused, black-holed, re-r
   const refused = await whoServes(e.address);
   assert.equal(refused.tag, 'B');
   assert.ok(refused.ms < SHARE_MS / 2, `failover after a refusal took ${refused.ms} ms`);
+  const failovers = (): Record<string, unknown>[] =>
+    logLines(e.proc, /^target address failed; trying the next one$/, {
+      address: `127.0.0.2:${port}`,
+      next: `127.0.0.3:${port}`,
+    });
+  assert.deepEqual(
+    failovers().map((l) => l.err),
+    ['ECONNREFUSED'],
+    e.proc.output(),
+  );
 
   // A's address black-holed (SYNs dropped): B serves after A's share of -o, well before -o.
   const hole = await blackHole('127.0.0.2', port);
@@ -121,6 +131,7 @@ test('-e fails over between -d hosts behind one name: refused, black-holed, re-r
     silent.ms >= SHARE_MS - 50 && silent.ms < TIMEOUT_S * 1000 - 500,
     `failover after a black hole took ${silent.ms} ms (share ${SHARE_MS} ms, -o ${TIMEOUT_S} s)`,
   );
+  assert.match(String(failovers()[1]?.err), /^no answer in \d+ ms$/, e.proc.output());
   await hole.close();
 
   // The name moves to C's address only: once -r (1 s) re-resolves it, C serves. The connection

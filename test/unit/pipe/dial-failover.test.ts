@@ -74,6 +74,27 @@ test('a black-holed endpoint costs its share, not the whole deadline', async () 
   assert.ok(r.ms >= 1000 - 20 && r.ms < 1000 + SLACK_MS, `took ${r.ms} ms, share 1000`);
 });
 
+test('onFailover hears of each endpoint given up, with why and what comes next', async () => {
+  const heard: string[] = [];
+  const s = await dial(
+    [tcp(refusedPort), tcp(hole.port), tcp(livePort)],
+    {
+      keepAlive: false,
+      timeoutMs: 3000,
+      onFailover: (failed, reason, next) => heard.push(`${failed} ${reason} → ${next}`),
+    },
+    AbortSignal.timeout(3000),
+  );
+  s.destroy();
+  const at = (p: number): string => `127.0.0.1:${p}`;
+  assert.equal(heard.length, 2);
+  assert.equal(heard[0], `${at(refusedPort)} ECONNREFUSED → ${at(hole.port)}`);
+  assert.match(
+    heard[1]!,
+    new RegExp(`^${at(hole.port)} no answer in 1\\d{3} ms → ${at(livePort)}$`),
+  );
+});
+
 test('two black holes then a live endpoint: shares of 1/3 then 1/2 of what is left', async () => {
   const r = await timedDial([tcp(hole.port), tcp(hole2.port), tcp(livePort)], 3000, 3000);
   assert.equal(r.port, livePort);
