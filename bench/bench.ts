@@ -46,7 +46,7 @@ function environment(settings: Settings): Record<string, unknown> {
     node: process.version,
     cloakpipe: versionOf(process.execPath, [CLOAKPIPE_BIN, '-v']),
     spiped: versionOf('spiped', ['-v']),
-    redis: settings.parts.some((p) => p === 'redis' || p === 'cluster')
+    redis: settings.parts.some((p) => p === 'redis' || p === 'cluster' || p === 'workers')
       ? versionOf('redis-server', ['--version'])
       : null,
     cpus: `${cpus().length} × ${cpus()[0]?.model ?? 'unknown'}`,
@@ -61,8 +61,10 @@ async function run(settings: Settings): Promise<void> {
     ...(settings.parts.some((p) => ['bulk', 'handshakes', 'redis', 'memory'].includes(p))
       ? ['spiped']
       : []),
-    ...(needs('redis') || needs('cluster') ? ['redis-server', 'redis-benchmark'] : []),
-    ...(needs('cluster') ? ['redis-cli'] : []),
+    ...(needs('redis') || needs('cluster') || needs('workers')
+      ? ['redis-server', 'redis-benchmark']
+      : []),
+    ...(needs('cluster') || needs('workers') ? ['redis-cli'] : []),
   ]);
   const dir = mkdtempSync(join(tmpdir(), 'cloakpipe-bench-'));
   process.on('exit', () => rmSync(dir, { recursive: true, force: true }));

@@ -95,61 +95,133 @@ function plainValues(ctx: Context, test: string, unit: string): number[] | undef
   return row?.values.cloakpipe;
 }
 
-/** Run the cluster part; returns its table. Throws if redis-benchmark or a process fails. */
-export async function runCluster(ctx: Context): Promise<Table> {
-  const { redisRequests, rounds } = ctx.settings;
-  const dir = mkdtempSync(join(tmpdir(), 'cloakpipe-bench-cluster-'));
-  const ends: Proc[] = [];
+/** A running benchmark cluster: 3 masters, 0 replicas, on loopback. */
+export interface BenchCluster {
+  readonly cluster: RedisCluster;
+  /** The first node's port (the seed of every pair and the direct target). */
+  readonly first: number;
+  /** Throws if a node has died (the harness's crash watcher does not see their exits). */
+  check(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * Start a 3-master, 0-replica cluster on free ports in [20000, 30000) whose bus ports are free
+ * too; its servers are killed on every way out of the harness. Throws if it does not come up.
+ */
+export async function startBenchCluster(ctx: Context): Promise<BenchCluster> {
   let cluster: RedisCluster | null = null;
-  let disown = (): void => {};
+  const nodeBase = await freeBlock(3, 10000);
+  ctx.progress(`cluster: starting a 3-master cluster on ports ${nodeBase}-${nodeBase + 2}`);
+  const ports = [nodeBase, nodeBase + 1, nodeBase + 2];
+  // The servers are this process's children, but startCluster() tells their pids only once the
+  // cluster is up: until then, a signal finds them by parent pid and port.
+  const disown = adopt({
+    killNow: () => killNodes(ports, cluster),
+    stop: async () => {
+      if (cluster) await cluster.stop();
+      else killNodes(ports, null);
+    },
+  });
   try {
-    const nodeBase = await freeBlock(3, 10000);
-    ctx.progress(`cluster: starting a 3-master cluster on ports ${nodeBase}-${nodeBase + 2}`);
-    const ports = [nodeBase, nodeBase + 1, nodeBase + 2];
-    // The servers are this process's children, but startCluster() tells their pids only once the
-    // cluster is up: until then, a signal finds them by parent pid and port.
-    disown = adopt({
-      killNow: () => killNodes(ports, cluster),
-      stop: async () => {
-        if (cluster) await cluster.stop();
-        else killNodes(ports, null);
-      },
-    });
     cluster = await startCluster({ ports, masters: 3, replicas: 0 });
-    const c = cluster;
-    const first = ports[0]!;
-    const common = ['-n', String(PAIR_MAX_CONNS), ...ctx.settings.cloakpipeArgs];
-    /** One cloakpipe end, watched for crashes once it listens. */
-    const startWatched = async (
-      mode: '-e' | '-d',
-      target: string,
-      extra: string[],
-      source: string,
-    ): Promise<Proc> => {
-      const { proc } = await startEnd(mode, target, ctx.keyFile, extra, {
-        source,
-        listenMs: LISTEN_TIMEOUT_MS,
-      });
-      proc.watch();
-      return proc;
-    };
+  } catch (e) {
+    killNodes(ports, null);
+    disown();
+    throw e;
+  }
+  const c = cluster;
+  return {
+    cluster: c,
+    first: nodeBase,
+    check: () => checkNodes(c),
+    stop: async () => {
+      await c.stop().catch(() => {});
+      disown();
+    },
+  };
+}
+
+/** A cluster-mode pair: the port clients use (the -e end's), and its two ends. */
+export interface ClusterPair {
+  readonly port: number;
+  readonly ends: { readonly enc: Proc; readonly dec: Proc };
+  stop(): Promise<void>;
+}
+
+/**
+ * Start a cluster-mode pair in front of the node at 127.0.0.1:`first`: -d --cluster on a UNIX
+ * socket in a fresh temp dir, -e --cluster on a free port with its node listeners on the
+ * NODE_PORTS ports after it; both with the shared key, -n, --cloakpipe-args, then `extra`, and
+ * `env` over the harness's environment. Each end is watched for crashes once it listens. Throws
+ * (with the end's output) if an end does not start; nothing is left running then.
+ */
+export async function startClusterPair(
+  ctx: Context,
+  first: number,
+  opts: { extra?: readonly string[]; env?: NodeJS.ProcessEnv } = {},
+): Promise<ClusterPair> {
+  const dir = mkdtempSync(join(tmpdir(), 'cloakpipe-bench-cluster-'));
+  const common = [
+    '-n',
+    String(PAIR_MAX_CONNS),
+    ...ctx.settings.cloakpipeArgs,
+    ...(opts.extra ?? []),
+  ];
+  const ends: Proc[] = [];
+  /** One cloakpipe end, watched for crashes once it listens. */
+  const startWatched = async (
+    mode: '-e' | '-d',
+    target: string,
+    extra: string[],
+    source: string,
+  ): Promise<Proc> => {
+    const { proc } = await startEnd(mode, target, ctx.keyFile, extra, {
+      source,
+      listenMs: LISTEN_TIMEOUT_MS,
+      ...(opts.env ? { env: opts.env } : {}),
+    });
+    proc.watch();
+    ends.push(proc);
+    return proc;
+  };
+  const stop = async (): Promise<void> => {
+    await Promise.all(ends.map((p) => p.stop()));
+    rmSync(dir, { recursive: true, force: true });
+  };
+  try {
     const sock = join(dir, 'd.sock');
-    ends.push(await startWatched('-d', `127.0.0.1:${first}`, ['--cluster', ...common], sock));
+    const dec = await startWatched('-d', `127.0.0.1:${first}`, ['--cluster', ...common], sock);
     const e = await freeBlock(1 + NODE_PORTS);
-    ends.push(
-      await startWatched(
-        '-e',
-        sock,
-        ['--cluster', '--cluster-ports', `${e + 1}-${e + NODE_PORTS}`, ...common],
-        `[127.0.0.1]:${e}`,
-      ),
+    const enc = await startWatched(
+      '-e',
+      sock,
+      ['--cluster', '--cluster-ports', `${e + 1}-${e + NODE_PORTS}`, ...common],
+      `[127.0.0.1]:${e}`,
     );
     ctx.progress(
       `cluster: cloakpipe pair up, -e on ${e}, node listeners ${e + 1}-${e + NODE_PORTS}`,
     );
+    return { port: e, ends: { enc, dec }, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Run the cluster part; returns its table. Throws if redis-benchmark or a process fails. */
+export async function runCluster(ctx: Context): Promise<Table> {
+  const { redisRequests, rounds } = ctx.settings;
+  let bc: BenchCluster | null = null;
+  let pair: ClusterPair | null = null;
+  try {
+    bc = await startBenchCluster(ctx);
+    const { first } = bc;
+    const check = bc.check;
+    pair = await startClusterPair(ctx, first);
 
     const targets: RedisTarget[] = [
-      { column: CLUSTER, port: e, ends: { dec: ends[0]!, enc: ends[1]! } },
+      { column: CLUSTER, port: pair.port, ends: pair.ends },
       { column: DIRECT, port: first },
     ];
     if (ctx.settings.warmup)
@@ -160,7 +232,7 @@ export async function runCluster(ctx: Context): Promise<Table> {
       requests: redisRequests,
       pipeline: 1,
       opts: { tests: TESTS, cluster: true },
-      after: () => checkNodes(c),
+      after: check,
     });
 
     const rows: Row[] = [];
@@ -213,9 +285,7 @@ export async function runCluster(ctx: Context): Promise<Table> {
       ],
     };
   } finally {
-    await Promise.all(ends.map((p) => p.stop()));
-    await cluster?.stop().catch(() => {});
-    disown();
-    rmSync(dir, { recursive: true, force: true });
+    await pair?.stop();
+    await bc?.stop();
   }
 }

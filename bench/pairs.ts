@@ -34,6 +34,8 @@ export interface PairConfig {
   readonly extraArgs?: readonly string[];
   /** cloakpipe only: the variant's arguments for both ends (e.g. --framing compact). */
   readonly variantArgs?: readonly string[];
+  /** cloakpipe only: environment variables set for both ends (through env(1), which execs). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** A running pair. */
@@ -75,7 +77,9 @@ function command(impl: Impl, mode: '-e' | '-d', src: number, dst: number, cfg: P
     ...(cfg.variantArgs ?? []),
     ...(cfg.extraArgs ?? []),
   ];
-  return { cmd: process.execPath, args: [CLOAKPIPE_BIN, '-F', ...common, ...extra] };
+  const argv = [process.execPath, CLOAKPIPE_BIN, '-F', ...common, ...extra];
+  if (cfg.env === undefined) return { cmd: argv[0]!, args: argv.slice(1) };
+  return { cmd: 'env', args: [...Object.entries(cfg.env).map(([k, v]) => `${k}=${v}`), ...argv] };
 }
 
 /** Start one end on a free port; retries when the port was taken between probe and bind. */

@@ -38,6 +38,8 @@ export interface Row {
   readonly noRatio?: true;
   /** A diagnostic count (failures, overflows): printed as integers, no ratio. */
   readonly count?: true;
+  /** Columns that could not run for this row only, with what their cells show instead. */
+  readonly unavailable?: Readonly<Record<Column, string>>;
 }
 
 /** One part's results. */
@@ -66,6 +68,8 @@ interface RowJson {
   ratio: number | null;
   /** The table's moreRatios, by label. */
   moreRatios?: Record<string, number | null>;
+  /** Columns that could not run for this row. */
+  unavailable?: Readonly<Record<Column, string>>;
 }
 
 /** Append `v` to `values[column]`, creating the list if needed. */
@@ -108,7 +112,9 @@ function cell(values: number[] | undefined): string {
 export function markdown(table: Table): string {
   const spec = table.ratio ?? DEFAULT_RATIO;
   const cols = (table.columns ?? COLUMNS).filter(
-    (c) => table.unavailable?.[c] !== undefined || table.rows.some((r) => r.values[c]?.length),
+    (c) =>
+      table.unavailable?.[c] !== undefined ||
+      table.rows.some((r) => r.values[c]?.length || r.unavailable?.[c] !== undefined),
   );
   const specs = [spec, ...(table.moreRatios ?? [])];
   const head = ['measurement', 'unit', ...cols, ...specs.map((x) => x.label)];
@@ -122,10 +128,13 @@ export function markdown(table: Table): string {
     const ratios = specs.map((x) => {
       const q = ratio(r, x);
       if (q !== null) return `${q >= 100 ? q.toFixed(0) : q.toFixed(2)}×`;
-      return (r.count || r.noRatio ? undefined : table.unavailable?.[x.num]) ?? '—';
+      const na = r.unavailable?.[x.num] ?? table.unavailable?.[x.num];
+      return (r.count || r.noRatio ? undefined : na) ?? '—';
     });
     const unit = `${r.unit} ${r.better === 'higher' ? '↑' : '↓'}`;
-    const cells = cols.map((c) => table.unavailable?.[c] ?? cell(r.values[c]));
+    const cells = cols.map(
+      (c) => r.unavailable?.[c] ?? table.unavailable?.[c] ?? cell(r.values[c]),
+    );
     lines.push(`| ${[r.label, unit, ...cells, ...ratios].join(' | ')} |`);
   }
   if (table.notes.length > 0) lines.push('', ...table.notes.map((n) => `- ${n}`));
@@ -148,6 +157,7 @@ function rowJson(r: Row, t: Table): RowJson {
     summaries,
     ratio: ratio(r, t.ratio),
     ...more,
+    ...(r.unavailable ? { unavailable: r.unavailable } : {}),
   };
 }
 

@@ -3,9 +3,12 @@
  * request per end, wire bytes per small request, bulk, PFS handshakes, -f connections/s,
  * cluster/plain), each the median over the rounds taken from the parts' tables, with its
  * same-run ratio to spiped for the relay and every cloakpipe variant, beside the target ratios.
- * A row whose part did not run is left out.
+ * Then the scaling rows (workers part: same-run ratios workers2/workers1) and the model of what N
+ * cores would give, built from the measured CPU per request (scaling-model.ts). A row whose part
+ * did not run is left out.
  */
 import { type Column, fmt, type Row, type Table } from './report.js';
+import { SCALING_DEN, scalingMarkdown, scalingRows } from './scaling-model.js';
 import { summarize } from './stats.js';
 import { VARIANTS } from './variants.js';
 
@@ -18,7 +21,7 @@ export interface SummaryRow {
   readonly medians: Record<Column, number | string>;
   /** Median of the column / median of `den`, by column (null where either is missing). */
   readonly ratios: Record<Column, number | null>;
-  /** The ratios' denominator column (spiped, or cloakpipe plain for cluster/plain). */
+  /** The ratios' denominator column (spiped; cloakpipe plain for cluster/plain; workers 1). */
   readonly den: Column;
   /** Target ratio for spiped framing (cloakpipe) and for compact framing, as the issue states them. */
   readonly targets: readonly [string, string];
@@ -160,7 +163,7 @@ export function summaryRows(tables: readonly Table[]): SummaryRow[] {
       targets: s.targets,
     });
   }
-  return out;
+  return [...out, ...scalingRows(tables)];
 }
 
 /** `rows` as a markdown section headed with the number of rounds. */
@@ -180,6 +183,7 @@ export function summaryMarkdown(rows: readonly SummaryRow[], rounds: number): st
     `|${head.map((_, i) => (i < 2 ? ' --- ' : ' ---: ')).join('|')}|`,
   ];
   for (const r of rows) {
+    if (r.den === SCALING_DEN) continue; // in the scaling section below
     const cells = COLUMNS.map((c) => {
       const m = r.medians[c];
       return m === undefined ? '—' : typeof m === 'string' ? m : fmt(m);
@@ -200,5 +204,6 @@ export function summaryMarkdown(rows: readonly SummaryRow[], rounds: number): st
     "- node-relay has no handshake, so its -f connections/s is its one sequential figure (the handshakes table's no -f row).",
     '- Wire bytes come from one separate counted run per column (see the redis table), not from the rounds.',
   );
-  return `${lines.join('\n')}\n`;
+  const scaling = scalingMarkdown(rows, rounds);
+  return `${lines.join('\n')}\n${scaling ? `\n${scaling}` : ''}`;
 }

@@ -1,8 +1,10 @@
 /**
- * Part 6, workers: how cloakpipe scales from `--workers 1` to `--workers 2` on both ends. Two
- * cloakpipe pairs, one per setting, measured interleaved round by round: 16-parallel handshakes
- * (connect → 1-byte echo → close, as in the handshakes part), and 4 parallel bulk streams of
- * size/4 each into the hashing sink (aggregate MB/s, every stream SHA-256 checked).
+ * Part 6, workers: how cloakpipe scales from `--workers 1` to `--workers 2` on both ends, the
+ * latter under both node:cluster scheduling policies. One cloakpipe pair per setting, measured
+ * interleaved round by round: 16-parallel handshakes (connect → 1-byte echo → close, as in the
+ * handshakes part); 4 parallel bulk streams of size/4 each into the hashing sink (aggregate
+ * MB/s, every stream SHA-256 checked); and redis-benchmark with 50 connections in plain and in
+ * cluster mode, with the CPU per request of every process (scaling.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { cpus } from 'node:os';
@@ -12,11 +14,10 @@ import { MAX_FAILED_FRACTION, measure as handshakes, type Run } from './handshak
 import { echoServer, expectedDigest, hashSink, type Sink, sendStream } from './net.js';
 import { MiB, PARALLEL_WORKERS } from './options.js';
 import { type Pair, startPair } from './pairs.js';
-import { type Column, type Row, type Table, addValue } from './report.js';
+import { type Row, type Table, addValue } from './report.js';
+import { clusterScaling, plainScaling, scalingNotes, SETTINGS, settingRun } from './scaling.js';
 import { rotate } from './stats.js';
 
-/** The settings compared. */
-const SETTINGS = [1, 2] as const;
 /** Parallel bulk streams. */
 const STREAMS = 4;
 const WARMUP_CONNS = 8;
@@ -25,16 +26,16 @@ const WARMUP_BYTES = 2 * MiB;
 const STALL_RATE = 1e6;
 const STALL_GRACE_MS = 60_000;
 
-const col = (w: number): Column => `workers ${w}`;
-
-/** Start one cloakpipe pair per setting to `target`, with `--workers N` on both ends. */
+/** Start one cloakpipe pair per setting to `target` (--workers N and its policy on both ends). */
 async function startPairs(ctx: Context, target: number, pairs: Pair[]): Promise<Pair[]> {
   const mine: Pair[] = [];
-  for (const w of SETTINGS) {
+  for (const set of SETTINGS) {
     const base = pairConfig(ctx);
+    const { extra, env } = settingRun(set);
     const p = await startPair('cloakpipe', target, {
       ...base,
-      extraArgs: [...(base.extraArgs ?? []), '--workers', String(w)],
+      extraArgs: [...(base.extraArgs ?? []), ...extra],
+      ...(env ? { env } : {}),
     });
     pairs.push(p);
     mine.push(p);
@@ -80,20 +81,20 @@ export async function runWorkers(ctx: Context): Promise<Table> {
     // (a) handshakes
     const hs = await startPairs(ctx, echo.port, pairs);
     if (ctx.settings.warmup) for (const p of hs) await handshakes(p.port, WARMUP_CONNS, 1);
-    const runs = new Map<number, Run[]>(SETTINGS.map((w) => [w, []]));
-    const order = SETTINGS.map((w, i) => ({ w, pair: hs[i]! }));
+    const runs = new Map<string, Run[]>(SETTINGS.map((x) => [x.column, []]));
+    const order = SETTINGS.map((x, i) => ({ w: x.column, pair: hs[i]! }));
     for (let r = 0; r < rounds; r++)
       for (const { w, pair } of rotate(order, r)) {
         const run = await handshakes(pair.port, parallel, PARALLEL_WORKERS);
         runs.get(w)!.push(run);
         ctx.progress(
-          `workers round ${r + 1}/${rounds} handshakes --workers ${w}: ${parallel} conns, ` +
+          `workers round ${r + 1}/${rounds} handshakes ${w}: ${parallel} conns, ` +
             `${run.connsPerSec.toFixed(0)} conn/s, p50 ${run.p50.toFixed(2)} ms, ` +
             `p99 ${run.p99.toFixed(2)} ms, ${run.failed} failed`,
         );
       }
     const pick = (k: keyof Run): Row['values'] =>
-      Object.fromEntries(SETTINGS.map((w) => [col(w), runs.get(w)!.map((x) => x[k])]));
+      Object.fromEntries(SETTINGS.map(({ column: c }) => [c, runs.get(c)!.map((x) => x[k])]));
     const label = `${PARALLEL_WORKERS} parallel handshakes`;
     rows.push(
       { label, unit: 'conn/s', better: 'higher', values: pick('connsPerSec') },
@@ -119,12 +120,12 @@ export async function runWorkers(ctx: Context): Promise<Table> {
       for (const p of bulk) await parallelStreams(p.port, sink, chunk, warm, wd, 'warm-up');
     }
     const values: Row['values'] = {};
-    const order = SETTINGS.map((w, i) => ({ w, pair: bulk[i]! }));
+    const order = SETTINGS.map((x, i) => ({ w: x.column, pair: bulk[i]! }));
     for (let r = 0; r < rounds; r++)
       for (const { w, pair } of rotate(order, r)) {
-        const what = `round ${r + 1}/${rounds} --workers ${w} ${STREAMS} × ${(each / MiB).toFixed(2)} MiB`;
+        const what = `round ${r + 1}/${rounds} ${w} ${STREAMS} × ${(each / MiB).toFixed(2)} MiB`;
         const mbps = await parallelStreams(pair.port, sink, chunk, each, digest, what);
-        addValue(values, col(w), mbps);
+        addValue(values, w, mbps);
         ctx.progress(`workers ${what}: ${mbps.toFixed(1)} MB/s aggregate, sha256 ok`);
       }
     rows.push({
@@ -138,16 +139,22 @@ export async function runWorkers(ctx: Context): Promise<Table> {
     await sink.close();
   }
 
+  // (c) and (d) many connections through redis-benchmark, plain and cluster mode
+  rows.push(...(await plainScaling(ctx)), ...(await clusterScaling(ctx)));
+
+  const [one, rr, none] = SETTINGS.map((x) => x.column) as [string, string, string];
   return {
     part: 'workers',
-    title: `workers: cloakpipe --workers 1 vs --workers 2 on both ends (${rounds} round${rounds > 1 ? 's' : ''})`,
-    columns: SETTINGS.map(col),
-    ratio: { num: col(2), den: col(1), label: 'workers2/workers1' },
+    title: `workers: cloakpipe --workers 1 vs --workers 2 (rr and none scheduling) on both ends (${rounds} round${rounds > 1 ? 's' : ''})`,
+    columns: ['direct', ...SETTINGS.map((x) => x.column)],
+    ratio: { num: rr, den: one, label: 'workers2/workers1' },
+    moreRatios: [{ num: none, den: one, label: 'workers2 none/workers1' }],
     rows,
     notes: [
       `Handshakes: ${parallel} connections by ${PARALLEL_WORKERS} workers at once (connect → 1-byte echo → close), as in the handshakes part; over ${MAX_FAILED_FRACTION * 100}% failed fails the run.`,
       `Bulk: ${STREAMS} streams at once, MB/s (10^6 bytes/s) aggregate from the first connect to the last EOF; every stream SHA-256 checked.`,
-      `This machine has ${cpus().length} cores, shared by both ends (each with its workers) and the in-process load generator, so the scaling is bounded: a ratio near 1.00× here does not mean --workers does not scale on a machine with cores to spare.`,
+      ...scalingNotes(),
+      `This machine has ${cpus().length} cores, shared by both ends (each with its workers) and the load generator (in-process, or redis-benchmark and the redis-servers), so the scaling is bounded: a ratio near 1.00× here does not mean --workers does not scale on a machine with cores to spare; the summary's model says what it would give there.`,
     ],
   };
 }

@@ -9,7 +9,7 @@ import type { ClusterAuth } from '../cluster/auth.js';
 import { loadClusterAuth, nilClusterMetrics } from '../daemon/cluster.js';
 import { startOpsServer } from '../daemon/http.js';
 import { KeyRing } from '../daemon/keyring.js';
-import { CounterMetrics, createLogger, teeMetrics } from '../daemon/observe.js';
+import { CounterMetrics, createLogger, RateLimitedWarning, teeMetrics } from '../daemon/observe.js';
 import { EphemeralPool } from '../daemon/pool.js';
 import { PromMetrics } from '../daemon/prom.js';
 import { Daemon, removeQuietly } from '../daemon/server.js';
@@ -43,9 +43,10 @@ async function resolveTarget(resolver: Resolver, target: string, wait: boolean, 
 /** /readyz --ready-probe: can we open a TCP connection to the target right now? */
 async function probeTarget(resolver: Resolver, timeoutMs: number): Promise<string | null> {
   const ac = new AbortController();
-  const t = setTimeout(() => ac.abort(), Math.min(timeoutMs, 2000));
+  const limitMs = Math.min(timeoutMs, 2000);
+  const t = setTimeout(() => ac.abort(), limitMs);
   try {
-    const s = await dial(resolver.endpoints(), { keepAlive: false }, ac.signal);
+    const s = await dial(resolver.endpoints(), { keepAlive: false, timeoutMs: limitMs }, ac.signal);
     s.destroy();
     return null;
   } catch (err) {
@@ -162,11 +163,18 @@ export async function run(c: Config): Promise<number> {
         );
   const metrics = prom ? teeMetrics(counters, prom) : counters;
   const pool = new EphemeralPool(c.dhPool);
+  const failover = new RateLimitedWarning(log, 1000);
   const dialOptions: DialOptions = {
     keepAlive: c.keepAlive,
     keepAliveDelayMs: c.keepAliveDelayMs,
     localAddress: c.bind?.address,
     localPort: c.bind?.port,
+    timeoutMs: c.timeoutMs,
+    onFailover: (failed, reason, next) =>
+      failover.warn(
+        { target: targetText, address: failed, err: reason, next },
+        'target address failed; trying the next one',
+      ),
   };
   // The daemon exists before the cluster listeners that hand it connections (adopt).
   let cluster: ClusterSetup | null = null;

@@ -164,7 +164,12 @@ export async function spipe(argv: string[]): Promise<number> {
       dial: (signal) =>
         dial(
           endpoints,
-          { keepAlive: !a.j, localAddress: bind?.address, localPort: bind?.port },
+          {
+            keepAlive: !a.j,
+            localAddress: bind?.address,
+            localPort: bind?.port,
+            timeoutMs: a.o * 1000,
+          },
           signal,
         ),
       metrics: nilMetrics,

@@ -1,6 +1,6 @@
 /**
  * Outgoing connections: try each endpoint of the target in order until one connects, within a
- * deadline. Sockets are created with allowHalfOpen (EOF is a half-close in this protocol),
+ * deadline shared among them (see addressShareMs). Sockets are created with allowHalfOpen (EOF is a half-close in this protocol),
  * TCP_NODELAY, and SO_KEEPALIVE unless -j.
  *
  * Dialled sockets are read with `onread` into one static buffer shared by every dialled socket
@@ -64,6 +64,37 @@ export interface DialOptions {
   readonly keepAlive: boolean;
   /** Initial keepalive delay in ms (0 = the OS default). */
   readonly keepAliveDelayMs?: number;
+  /**
+   * The connect deadline in ms (-o) the caller's signal enforces. When given and the target has
+   * several endpoints, each one but the last gets only its share of it (addressShareMs), so one
+   * host that never answers cannot use up the whole deadline. Counted from the dial() call; a
+   * caller that spent part of -o already (-d --cluster, after the route header) may pass it
+   * whole: the signal still ends the dial on time, only the earlier shares come out longer.
+   * Undefined: no share, every endpoint may wait until the signal aborts.
+   */
+  readonly timeoutMs?: number | undefined;
+  /**
+   * Called when an endpoint failed (refused, or no answer within its share) and the next one is
+   * tried: `failed` and `next` as host:port or path, `reason` the error code or "no answer in
+   * N ms". For logging a host that is down while connections still succeed; must not throw.
+   */
+  readonly onFailover?: ((failed: string, reason: string, next: string) => void) | undefined;
+}
+
+/**
+ * How long to wait for one endpoint: `remainingMs` (what is left of the -o deadline) split
+ * equally among the `left` endpoints not yet tried, this one included; the last gets all of it.
+ *
+ * Why an equal share of what remains, not a fixed cap: a host that refuses costs nothing and the
+ * time it did not use passes on to the ones after it; a black-holed host (SYNs dropped) costs at
+ * most its share, so with two hosts and spiped's default -o 5 the second still gets 2.5 s; the
+ * split follows -o (a fixed cap of, say, 3 s would swallow the whole of -o 1 and fail over
+ * never); and a target with one address behaves exactly as before (it waits for the whole -o).
+ * A live host answers a SYN within one round trip, far below any share of a sane -o; with many
+ * addresses on a lossy path (Linux resends a lost SYN after 1 s), raise -o.
+ */
+export function addressShareMs(remainingMs: number, left: number): number {
+  return left <= 1 ? remainingMs : Math.max(0, remainingMs) / left;
 }
 
 /** The target refused or never answered; `message` names every endpoint tried and its error. */
@@ -85,11 +116,14 @@ export function tuneSocket(s: Socket, keepAlive: boolean, keepAliveDelayMs = 0):
 }
 
 /**
- * Connect to the first endpoint that accepts, trying them in order. Rejects with DialError
- * (code of the last failure, or ETIMEDOUT when `signal` aborts first).
+ * Connect to the first endpoint that accepts, trying them in order; with `opts.timeoutMs`, an
+ * endpoint that neither accepts nor refuses within its share of the deadline (addressShareMs) is
+ * given up for the next one. Rejects with DialError (code of the last failure, or ETIMEDOUT when
+ * `signal` aborts first) naming every endpoint tried and why it failed.
  *
  * Callback-driven: one Promise and one set of listeners per attempt, no async function and no
- * Promise per endpoint (this runs once per connection).
+ * Promise per endpoint (this runs once per connection); a per-endpoint timer exists only when
+ * there is a next endpoint to fail over to.
  */
 export function dial(
   endpoints: readonly Endpoint[],
@@ -100,13 +134,19 @@ export function dial(
     return Promise.reject(new DialError('target has no resolved address', 'ENOTFOUND'));
   return new Promise((resolve, reject) => {
     const errors: string[] = [];
+    // Shares only matter with somewhere to fail over to: one endpoint costs no clock read.
+    const budget = endpoints.length > 1 ? opts.timeoutMs : undefined;
+    const started = budget === undefined ? 0 : Date.now();
     let i = 0;
     let s: StaticSocket | null = null;
     let ep = endpoints[0]!;
+    let share: NodeJS.Timeout | null = null;
     const cleanup = (): void => {
       signal.removeEventListener('abort', onAbort);
       s!.removeListener('error', onError);
       s!.removeListener('connect', onConnect);
+      if (share !== null) clearTimeout(share);
+      share = null;
     };
     const onAbort = (): void => {
       cleanup();
@@ -118,9 +158,23 @@ export function dial(
       cleanup();
       s!.destroy();
       const code = err.code ?? 'EIO';
-      errors.push(`${describeEndpoint(ep)}: ${err.code ?? err.message}`);
-      if (++i < endpoints.length) return next();
+      const reason = err.code ?? err.message;
+      errors.push(`${describeEndpoint(ep)}: ${reason}`);
+      if (++i < endpoints.length) return failOver(reason);
       reject(new DialError(errors.join('; '), code));
+    };
+    const onShareSpent = (ms: number): void => {
+      cleanup();
+      s!.destroy();
+      const reason = `no answer in ${Math.round(ms)} ms`;
+      errors.push(`${describeEndpoint(ep)}: ${reason}`);
+      i++; // a share is only armed when another endpoint follows
+      failOver(reason);
+    };
+    /** `ep` failed with `reason`; try endpoints[i]. */
+    const failOver = (reason: string): void => {
+      opts.onFailover?.(describeEndpoint(ep), reason, describeEndpoint(endpoints[i]!));
+      next();
     };
     const onConnect = (): void => {
       cleanup();
@@ -137,6 +191,11 @@ export function dial(
       signal.addEventListener('abort', onAbort, { once: true });
       s.once('error', onError);
       s.once('connect', onConnect);
+      const left = endpoints.length - i;
+      if (budget !== undefined && left > 1) {
+        const ms = addressShareMs(budget - (Date.now() - started), left);
+        share = setTimeout(onShareSpent, ms, ms);
+      }
     };
     next();
   });
