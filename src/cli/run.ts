@@ -220,7 +220,7 @@ export async function run(c: Config): Promise<number> {
       await startOpsServer(
         where.host,
         where.port,
-        prom,
+        prom.registry,
         {
           ready: () => daemon.ready,
           ...(c.readyProbe ? { probe: () => probeTarget(resolver, c.timeoutMs) } : {}),
