@@ -17,11 +17,13 @@ import { formatAddress } from '../pipe/address.js';
 import { dial, type DialOptions } from '../pipe/dial.js';
 import { Resolver } from '../pipe/resolver.js';
 import { VERSION } from './args.js';
-import { reportListening, reportWhenWorkersListen } from './background.js';
+import { reportListening } from './background.js';
 import { type ClusterSetup, setupCluster } from './cluster.js';
 import type { Config } from './config.js';
 import { StartError } from './errors.js';
-import { isWorker, runPrimary } from './workers.js';
+import { answerPrimary, requestStdinKey } from './workers-ipc.js';
+import { runWorkersPrimary } from './workers-primary.js';
+import { isWorker, workerId } from './workers.js';
 
 /** Resolve the target once; with -D, retry every second until it resolves. */
 async function resolveTarget(resolver: Resolver, target: string, wait: boolean, log: Logger) {
@@ -118,17 +120,25 @@ function switchUser(user: NonNullable<Config['user']>): void {
  * it cannot start; whatever it had opened by then is closed.
  */
 export async function run(c: Config): Promise<number> {
-  const log = createLogger(c.logLevel, 1, { numericLevels: c.numericLevels });
+  const root = createLogger(c.logLevel, 1, { numericLevels: c.numericLevels });
+  // With --workers every line says whose it is: 0 is the primary, 1, 2, … the workers.
+  const log = c.workers > 1 ? root.child({ worker: workerId() }) : root;
   const keyring = new KeyRing(c.keyFiles, log, { allowEmpty: c.allowEmptyKey });
+  if (isWorker() && c.keyFiles.includes('-')) {
+    const k = await requestStdinKey();
+    keyring.useStdinKey(k);
+    k.fill(0);
+  }
   keyring.load();
   const auth = clusterAuth(c, log);
   if (c.workers > 1 && !isWorker()) {
+    const stdinKey = keyring.stdinKey();
     keyring.destroy();
-    if (c.pidFile !== null) writeFileSync(c.pidFile, `${process.pid}\n`);
-    reportWhenWorkersListen(c.pidFile);
-    const code = await runPrimary(c.workers, log);
-    if (c.pidFile !== null) removeQuietly(c.pidFile);
-    return code;
+    try {
+      return await runWorkersPrimary(c, log, stdinKey);
+    } finally {
+      stdinKey?.fill(0);
+    }
   }
   const targetText = formatAddress(c.target);
   const resolver = new Resolver(c.target, {
@@ -214,7 +224,14 @@ export async function run(c: Config): Promise<number> {
     pool.close();
     throw new StartError(`cannot listen on ${formatAddress(c.source)}: ${osReason(err)}`);
   }
-  if (prom !== null && c.metrics !== null) {
+  if (isWorker())
+    // The primary serves /metrics and /readyz for the whole end and asks each worker.
+    answerPrimary({
+      ...(prom !== null ? { metrics: () => prom.registry.getMetricsAsJSON() } : {}),
+      probe: async () =>
+        !daemon.ready ? 'draining' : c.readyProbe ? probeTarget(resolver, c.timeoutMs) : null,
+    });
+  else if (prom !== null && c.metrics !== null) {
     const where = c.metrics;
     try {
       await startOpsServer(
