@@ -8,11 +8,14 @@ import type { Logger } from 'pino';
 import { AggregatedMetrics, type ProcessMetrics } from '../daemon/aggregate.js';
 import { startOpsServer } from '../daemon/http.js';
 import { removeQuietly } from '../daemon/server.js';
-import { reportWhenWorkersListen } from './background.js';
+import { reportStartError, reportWhenWorkersListen } from './background.js';
 import type { Config } from './config.js';
 import { StartError } from './errors.js';
 import { askWorkers, serveStdinKey } from './workers-ipc.js';
 import { type PrimaryHooks, Supervisor } from './workers.js';
+
+/** How long to wait for a dead worker's last report (as background.ts does). */
+const REPORT_GRACE_MS = 200;
 
 /** How long a scrape or a --ready-probe waits for the workers' answers. */
 const ASK_TIMEOUT_MS = 2000;
@@ -69,5 +72,11 @@ export async function runWorkersPrimary(
   reportWhenWorkersListen(c.pidFile);
   const code = await sup.run();
   if (c.pidFile !== null) removeQuietly(c.pidFile);
+  if (sup.failedAtStart) {
+    // The worker printed its error; a launcher (background.ts) still needs it. A report sent
+    // just before the worker exited may arrive after its exit.
+    if (sup.startError === null) await new Promise((r) => setTimeout(r, REPORT_GRACE_MS));
+    reportStartError(sup.startError ?? 'cloakpipe: a worker exited before the end listened');
+  }
   return code;
 }

@@ -67,6 +67,8 @@ export class Supervisor {
   readonly #slots = new Map<number, Slot>();
   #stopping = false;
   #everListened = false;
+  #failedAtStart = false;
+  #startError: string | null = null;
   #worst = 0;
   #delay = RESTART_BASE_MS;
   #restarts = 0;
@@ -94,6 +96,16 @@ export class Supervisor {
     return [...this.#slots.values()].filter((s) => s.listening).map((s) => s.worker);
   }
 
+  /** True when the workers stopped because one died before the end ever listened. */
+  get failedAtStart(): boolean {
+    return this.#failedAtStart;
+  }
+
+  /** The first start-up error line a worker reported (background.ts), or null. */
+  get startError(): string | null {
+    return this.#startError;
+  }
+
   /** Workers restarted so far. */
   get restarts(): number {
     return this.#restarts;
@@ -116,6 +128,9 @@ export class Supervisor {
     const done = new Promise<number>((resolve) => (this.#resolve = resolve));
     cluster.on('listening', (w) => this.#onListening(w));
     cluster.on('exit', (w, code, signal) => this.#onExit(w, code, signal));
+    cluster.on('message', (_w, m: { cloakpipe?: unknown; error?: unknown } | null) => {
+      if (m?.cloakpipe === 'error' && typeof m.error === 'string') this.#startError ??= m.error;
+    });
     for (let i = 0; i < this.n; i++) this.#fork();
     const policy = cluster.schedulingPolicy === cluster.SCHED_RR ? 'rr' : 'kernel';
     this.log.info(
@@ -156,6 +171,7 @@ export class Supervisor {
     } else if (!this.#everListened) {
       this.log.error(fields, `worker ${w.id} exited before the end listened; stopping`);
       this.#worst = Math.max(this.#worst, status || 1);
+      this.#failedAtStart = true;
       this.#stop('SIGTERM');
     } else {
       const lived = Date.now() - (slot?.startedAt ?? Date.now());
