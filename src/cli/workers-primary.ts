@@ -51,6 +51,7 @@ export async function runWorkersPrimary(
       { listening: () => sup.listening().length, restarts: () => sup.restarts },
       { mode: c.mode },
     );
+    hooks.onMetrics?.(metrics.primaryRegistry);
     try {
       await startOpsServer(
         host,

@@ -13,6 +13,7 @@
  */
 import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 import type { WorkerSchedule } from './args.js';
 
 /** First restart delay after a worker dies. */
@@ -28,6 +29,11 @@ export interface PrimaryHooks {
   onFork?(w: Worker): void;
   /** A worker exited (any reason), before a restart is scheduled. */
   onExit?(w: Worker): void;
+  /**
+   * With --metrics: the primary's own registry, merged into the end's /metrics (aggregate.ts).
+   * Register series only the primary knows here, with a fitting `aggregator`.
+   */
+  onMetrics?(primaryRegistry: Registry): void;
 }
 
 /** How the primary runs its workers. */
