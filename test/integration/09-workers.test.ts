@@ -225,3 +225,49 @@ test('--workers 2: SIGHUP re-reads the key file in every worker and keeps the -k
   );
   assert.equal(await d.proc.stop('SIGTERM'), 0);
 });
+
+test('--workers 2 with --ready-probe: /readyz asks the workers whether the target answers', async () => {
+  const closed = await freePort();
+  const port = await freePort();
+  const d = await workersEnd(
+    `127.0.0.1:${closed}`,
+    ['-k', key],
+    ['--metrics', String(port), '--ready-probe'],
+  );
+  const res = await fetch(`http://127.0.0.1:${port}/readyz`);
+  assert.equal(res.status, 503);
+  assert.match(await res.text(), /target unreachable/);
+  assert.equal((await fetch(`http://127.0.0.1:${port}/healthz`)).status, 200);
+  assert.equal(await d.proc.stop('SIGTERM'), 0);
+  const target = await echoServer();
+  const up = await workersEnd(
+    target.address,
+    ['-k', key],
+    ['--metrics', String(port), '--ready-probe'],
+  );
+  assert.equal((await fetch(`http://127.0.0.1:${port}/readyz`)).status, 200);
+  assert.equal(await up.proc.stop('SIGTERM'), 0);
+});
+
+test('--workers 2: --shutdown-timeout cuts a held tunnel with exit 1; a second SIGTERM exits at once', async () => {
+  const target = await echoServer();
+  const payload = randomBytes(10_000);
+  const d = await workersEnd(target.address, ['-k', key], ['--shutdown-timeout', '1']);
+  const e = await startEnd('-e', d.address, key);
+  const held = await heldTransfer(e.address, payload, payload);
+  const t0 = Date.now();
+  process.kill(d.proc.pid, 'SIGTERM');
+  assert.equal(await d.proc.exited, 1, 'connections were cut');
+  assert.ok(Date.now() - t0 < 5000, `stopped after ${Date.now() - t0} ms`);
+  await held.finish();
+  const d2 = await workersEnd(target.address, ['-k', key]);
+  const e2 = await startEnd('-e', d2.address, key);
+  const held2 = await heldTransfer(e2.address, payload, payload);
+  process.kill(d2.proc.pid, 'SIGTERM');
+  await d2.proc.waitFor(/shutting down: no longer accepting/);
+  const t1 = Date.now();
+  process.kill(d2.proc.pid, 'SIGTERM');
+  assert.equal(await d2.proc.exited, 1);
+  assert.ok(Date.now() - t1 < 3000, `second signal took ${Date.now() - t1} ms`);
+  await held2.finish();
+});
