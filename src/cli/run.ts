@@ -21,7 +21,7 @@ import { reportListening } from './background.js';
 import { type ClusterSetup, setupCluster } from './cluster.js';
 import type { Config } from './config.js';
 import { StartError } from './errors.js';
-import { answerPrimary, requestStdinKey } from './workers-ipc.js';
+import { answerPrimary, onReload, requestStdinKey } from './workers-ipc.js';
 import { runWorkersPrimary } from './workers-primary.js';
 import { isWorker, workerId } from './workers.js';
 
@@ -71,22 +71,25 @@ function clusterAuth(c: Config, log: Logger): ClusterAuth | null {
   return loaded.auth;
 }
 
+/** SIGHUP: re-read the key files (a `-k -` key is kept); on failure keep the previous keys. */
+function reloadKeys(keyring: KeyRing, log: Logger): void {
+  try {
+    keyring.load();
+    log.info(
+      { keys: keyring.paths.length },
+      'SIGHUP: key files re-read; live connections keep their session keys',
+    );
+  } catch (err) {
+    log.error(
+      { err: (err as Error).message },
+      'SIGHUP: key reload failed; keeping the previous keys',
+    );
+  }
+}
+
 /** SIGTERM/SIGINT drain once (a second signal exits at once); SIGHUP re-reads the keys. */
 function handleSignals(daemon: Daemon, keyring: KeyRing, log: Logger): Promise<number> {
-  process.on('SIGHUP', () => {
-    try {
-      keyring.load();
-      log.info(
-        { keys: keyring.paths.length },
-        'SIGHUP: key files re-read; live connections keep their session keys',
-      );
-    } catch (err) {
-      log.error(
-        { err: (err as Error).message },
-        'SIGHUP: key reload failed; keeping the previous keys',
-      );
-    }
-  });
+  process.on('SIGHUP', () => reloadKeys(keyring, log));
   return new Promise<number>((resolve) => {
     let signals = 0;
     const onSignal = (sig: NodeJS.Signals): void => {
@@ -130,6 +133,9 @@ export async function run(c: Config): Promise<number> {
     k.fill(0);
   }
   keyring.load();
+  // A --workers primary passes SIGHUP on as a message: one that arrived before this line was
+  // dropped (the keys were read just now), where a signal would have killed the worker.
+  if (isWorker()) onReload(() => reloadKeys(keyring, log));
   const auth = clusterAuth(c, log);
   if (c.workers > 1 && !isWorker()) {
     const stdinKey = keyring.stdinKey();

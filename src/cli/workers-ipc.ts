@@ -7,6 +7,7 @@
  *   primary → worker  {cloakpipe: 'key', key: Uint8Array}  K (32 bytes), never the raw input
  *   primary → worker  {cloakpipe: 'ask', id, what}         what = 'metrics' | 'probe'
  *   worker → primary  {cloakpipe: 'answer', id, value}     metrics JSON, or a probe result
+ *   primary → worker  {cloakpipe: 'reload'}                SIGHUP: re-read the key files
  *
  * The key never goes on argv or into the environment. What cannot be zeroed: the bytes node's
  * serializer writes into its own buffer for the pipe (handed to the kernel, then garbage), and
@@ -27,7 +28,8 @@ type Message =
   | { readonly cloakpipe: 'key?' }
   | { readonly cloakpipe: 'key'; readonly key: Uint8Array }
   | { readonly cloakpipe: 'ask'; readonly id: number; readonly what: Ask }
-  | { readonly cloakpipe: 'answer'; readonly id: number; readonly value: unknown };
+  | { readonly cloakpipe: 'answer'; readonly id: number; readonly value: unknown }
+  | { readonly cloakpipe: 'reload' };
 
 const noop = (): void => {};
 
@@ -87,6 +89,23 @@ export function answerPrimary(answers: Answers): void {
     const answer = answers[m.what];
     if (answer === undefined) reply(null);
     else answer().then(reply, (err: Error) => reply({ error: err.message }));
+  });
+}
+
+/**
+ * In the primary: tell each of `workers` to re-read its key files (SIGHUP). A message, not a
+ * signal: a worker that has not yet installed its handler ignores it (and reads its keys
+ * afterwards anyway), where SIGHUP's default action would kill it.
+ */
+export function sendReload(workers: readonly Worker[]): void {
+  for (const w of workers)
+    if (w.isConnected()) w.send({ cloakpipe: 'reload' }, undefined, {}, noop);
+}
+
+/** In a worker: call `reload` whenever the primary passes a SIGHUP on. */
+export function onReload(reload: () => void): void {
+  process.on('message', (raw: unknown) => {
+    if (tagged(raw)?.cloakpipe === 'reload') reload();
   });
 }
 

@@ -5,8 +5,9 @@
  * - it starts the workers (their stdin closed: a `-k -` key comes over IPC, workers-ipc.ts);
  * - a worker that dies is started again after a backoff (RESTART_BASE_MS, doubling up to
  *   RESTART_MAX_MS, back to the base once a worker has lived STABLE_MS); the others serve on;
- * - SIGHUP goes to every worker (key files re-read); SIGTERM/SIGINT make every worker drain as a
- *   single process would (--shutdown-timeout each), a second one makes them exit at once;
+ * - SIGHUP reaches every worker as a message (key files re-read); SIGTERM/SIGINT make every
+ *   worker drain as a single process would (--shutdown-timeout each), a second one makes them
+ *   exit at once;
  * - it exits with the worst worker exit status once all have stopped;
  * - a worker that exits before any worker ever listened is a start-up error: the rest are
  *   stopped and the primary exits with that status (no restart loop on a taken port).
@@ -15,6 +16,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { WorkerSchedule } from './args.js';
+import { sendReload } from './workers-ipc.js';
 
 /** First restart delay after a worker dies. */
 export const RESTART_BASE_MS = 100;
@@ -56,7 +58,7 @@ export function isWorker(): boolean {
   return cluster.isWorker;
 }
 
-/** The id this process logs as: 0 in the primary, node:cluster's worker id (1, 2, …) in a worker. */
+/** The id this process logs as: 0 in the primary, node:cluster's worker id (1, 2, …) in one. */
 export function workerId(): number {
   return cluster.worker?.id ?? 0;
 }
@@ -212,7 +214,7 @@ export class Supervisor {
   #signal(sig: NodeJS.Signals): void {
     if (sig === 'SIGHUP') {
       this.log.info({ signal: sig }, 'SIGHUP: passed to every worker (key files re-read)');
-      this.#send(sig);
+      sendReload([...this.#slots.values()].map((s) => s.worker));
       return;
     }
     if (this.#stopping) {
