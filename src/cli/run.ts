@@ -21,7 +21,7 @@ import { reportListening } from './background.js';
 import { type ClusterSetup, setupCluster } from './cluster.js';
 import type { Config } from './config.js';
 import { StartError } from './errors.js';
-import { answerPrimary, onReload, requestStdinKey } from './workers-ipc.js';
+import { answerPrimary, onReload, onStop, requestStdinKey } from './workers-ipc.js';
 import { runWorkersPrimary } from './workers-primary.js';
 import { isWorker, workerId } from './workers.js';
 
@@ -87,11 +87,21 @@ function reloadKeys(keyring: KeyRing, log: Logger): void {
   }
 }
 
-/** SIGTERM/SIGINT drain once (a second signal exits at once); SIGHUP re-reads the keys. */
+/**
+ * SIGTERM/SIGINT drain once (a second signal exits at once); SIGHUP re-reads the keys. In a
+ * --workers worker the primary's stop messages count too, but its `drain` never counts as a
+ * second signal: a terminal's Ctrl-C reaches the worker and the primary both.
+ */
 function handleSignals(daemon: Daemon, keyring: KeyRing, log: Logger): Promise<number> {
   process.on('SIGHUP', () => reloadKeys(keyring, log));
   return new Promise<number>((resolve) => {
     let signals = 0;
+    let draining = false;
+    const drain = (): void => {
+      if (draining) return;
+      draining = true;
+      void daemon.shutdown().then(resolve);
+    };
     const onSignal = (sig: NodeJS.Signals): void => {
       if (++signals > 1) {
         log.warn({ signal: sig }, 'second signal: exiting now');
@@ -99,10 +109,20 @@ function handleSignals(daemon: Daemon, keyring: KeyRing, log: Logger): Promise<n
         return;
       }
       log.info({ signal: sig }, 'signal received');
-      void daemon.shutdown().then(resolve);
+      drain();
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    if (isWorker())
+      onStop((now) => {
+        if (now) {
+          log.warn('the primary had a second signal: exiting now');
+          resolve(1);
+        } else if (!draining) {
+          log.info('the primary had a signal: draining');
+          drain();
+        }
+      });
   });
 }
 

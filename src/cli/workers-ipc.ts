@@ -8,6 +8,7 @@
  *   primary → worker  {cloakpipe: 'ask', id, what}         what = 'metrics' | 'probe'
  *   worker → primary  {cloakpipe: 'answer', id, value}     metrics JSON, or a probe result
  *   primary → worker  {cloakpipe: 'reload'}                SIGHUP: re-read the key files
+ *   primary → worker  {cloakpipe: 'stop', now}             SIGTERM/SIGINT: drain, or exit now
  *
  * The key never goes on argv or into the environment. What cannot be zeroed: the bytes node's
  * serializer writes into its own buffer for the pipe (handed to the kernel, then garbage), and
@@ -29,7 +30,8 @@ type Message =
   | { readonly cloakpipe: 'key'; readonly key: Uint8Array }
   | { readonly cloakpipe: 'ask'; readonly id: number; readonly what: Ask }
   | { readonly cloakpipe: 'answer'; readonly id: number; readonly value: unknown }
-  | { readonly cloakpipe: 'reload' };
+  | { readonly cloakpipe: 'reload' }
+  | { readonly cloakpipe: 'stop'; readonly now: boolean };
 
 const noop = (): void => {};
 
@@ -106,6 +108,23 @@ export function sendReload(workers: readonly Worker[]): void {
 export function onReload(reload: () => void): void {
   process.on('message', (raw: unknown) => {
     if (tagged(raw)?.cloakpipe === 'reload') reload();
+  });
+}
+
+/**
+ * In the primary: tell each of `workers` (listening ones: their handlers are in) to drain, or
+ * with `now` to exit at once.
+ */
+export function sendStop(workers: readonly Worker[], now: boolean): void {
+  for (const w of workers)
+    if (w.isConnected()) w.send({ cloakpipe: 'stop', now }, undefined, {}, noop);
+}
+
+/** In a worker: call `stop` when the primary passes a SIGTERM/SIGINT on (`now` on its second). */
+export function onStop(stop: (now: boolean) => void): void {
+  process.on('message', (raw: unknown) => {
+    const m = tagged(raw);
+    if (m?.cloakpipe === 'stop') stop(m.now);
   });
 }
 

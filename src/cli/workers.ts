@@ -16,7 +16,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { WorkerSchedule } from './args.js';
-import { sendReload } from './workers-ipc.js';
+import { sendReload, sendStop } from './workers-ipc.js';
 
 /** First restart delay after a worker dies. */
 export const RESTART_BASE_MS = 100;
@@ -180,7 +180,7 @@ export class Supervisor {
       this.log.error(fields, `worker ${w.id} exited before the end listened; stopping`);
       this.#worst = Math.max(this.#worst, status || 1);
       this.#failedAtStart = true;
-      this.#stop('SIGTERM');
+      this.#stop(false);
     } else {
       const lived = Date.now() - (slot?.startedAt ?? Date.now());
       const { wait, next } = restartDelay(this.#delay, lived);
@@ -199,16 +199,21 @@ export class Supervisor {
     this.#settle();
   }
 
-  /** Stop restarting and pass `sig` to every worker. */
-  #stop(sig: NodeJS.Signals): void {
+  /**
+   * Stop restarting and make every worker drain (`now`: exit at once). A listening worker has
+   * its handlers in and is told by message, so that a terminal's Ctrl-C, which reaches it too,
+   * does not count twice; a worker still starting gets SIGTERM (its default action, or a drain).
+   */
+  #stop(now: boolean): void {
     this.#stopping = true;
     for (const t of this.#timers) clearTimeout(t);
     this.#timers.clear();
-    this.#send(sig);
-  }
-
-  #send(sig: NodeJS.Signals): void {
-    for (const { worker } of this.#slots.values()) worker.process.kill(sig);
+    const all = [...this.#slots.values()];
+    sendStop(
+      all.filter((s) => s.listening).map((s) => s.worker),
+      now,
+    );
+    for (const s of all) if (!s.listening) s.worker.process.kill('SIGTERM');
   }
 
   #signal(sig: NodeJS.Signals): void {
@@ -219,11 +224,11 @@ export class Supervisor {
     }
     if (this.#stopping) {
       this.log.warn({ signal: sig }, 'second signal: workers exit now');
-      this.#send(sig);
+      this.#stop(true);
       return;
     }
     this.log.info({ signal: sig }, 'signal received: every worker drains');
-    this.#stop(sig);
+    this.#stop(false);
     this.#settle();
   }
 

@@ -3,17 +3,19 @@
 // SIGTERM while the workers drain, and the end exits 0. A worker killed mid-load leaves the
 // other worker's transfers whole, and a new worker takes its place. `-k -` is read once by the
 // primary and reaches every worker (restarted ones too); SIGHUP re-reads the key files in every
-// worker and keeps the `-k -` key.
+// worker and keeps the `-k -` key. A terminal's Ctrl-C, which reaches every process of the
+// group, drains once, and --shutdown-timeout and a second signal act as on one process.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { echoServer, sha256hex, transfer } from '../helpers/targets.js';
-import { cloakpipe, startEnd } from '../support/ends.js';
+import { BIN, cloakpipe, foreground, startEnd } from '../support/ends.js';
 import { freePort, parseHostPort } from '../support/net.js';
-import { logLines, type Proc, stopAll, waitUntil } from '../support/procs.js';
+import { logLines, type Proc, stopAll, track, waitUntil } from '../support/procs.js';
 import { tempDir } from '../support/system.js';
 
 after(stopAll);
@@ -270,4 +272,42 @@ test('--workers 2: --shutdown-timeout cuts a held tunnel with exit 1; a second S
   assert.equal(await d2.proc.exited, 1);
   assert.ok(Date.now() - t1 < 3000, `second signal took ${Date.now() - t1} ms`);
   await held2.finish();
+});
+
+test("--workers 2: a terminal's Ctrl-C (SIGINT to the process group) drains once, exit 0", async () => {
+  const target = await echoServer();
+  // Its own process group, as a shell job has: SIGINT then reaches the primary and the workers.
+  const child = spawn(
+    process.execPath,
+    [
+      BIN,
+      ...foreground([
+        '-d',
+        '-s',
+        '[127.0.0.1]:0',
+        '-t',
+        target.address,
+        '-k',
+        key,
+        '--workers',
+        '2',
+      ]),
+    ],
+    { detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const proc = track('cloakpipe -d --workers 2 (own group)', child);
+  const address = (await proc.waitFor(/"msg":"listening on (\S+),/))[1]!;
+  await waitUntil(() => logLines(proc, /^worker \d+ listens$/).length >= 2, 'both workers listen');
+  const e = await startEnd('-e', address, key);
+  const payload = randomBytes(10_000);
+  const held = await heldTransfer(e.address, payload, payload);
+  process.kill(-proc.pid, 'SIGINT');
+  await waitUntil(
+    () => logLines(proc, /^shutting down: no longer accepting/).length >= 2,
+    'both workers drain',
+  );
+  assert.deepEqual(logLines(proc, /^second signal/), [], 'one Ctrl-C is one signal');
+  const r = await held.finish();
+  assert.equal(r.sha256, sha256hex(Buffer.concat([payload, payload])));
+  assert.equal(await proc.exited, 0);
 });
