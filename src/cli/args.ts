@@ -253,7 +253,7 @@ export const TUNNEL_OPTIONS = {
     default: '1',
     group: 'Behaviour:',
     describe:
-      'Processes sharing the listener, to use several cores for many connections; auto = the cores available (not with --cluster)',
+      'Processes sharing the listener, to use several cores for many connections; auto = the cores available',
   },
   'workers-schedule': {
     type: 'string',

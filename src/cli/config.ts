@@ -125,7 +125,7 @@ function address<T>(flag: string | null, text: string, parse: (t: string) => T):
 }
 
 /** The cross-flag rules yargs cannot express alone. Throws UsageError. */
-function check(a: TunnelArgs, keys: readonly string[], workers: number): void {
+function check(a: TunnelArgs, keys: readonly string[]): void {
   if (a.e && a.d) throw new UsageError('-e and -d are mutually exclusive');
   if (!a.e && !a.d) throw new UsageError('exactly one of -e (encrypt) or -d (decrypt) is required');
   if (a.f && a.g)
@@ -165,10 +165,6 @@ function check(a: TunnelArgs, keys: readonly string[], workers: number): void {
       `--cluster-ports ${a['cluster-ports']}: expected A-B with 1 ≤ A ≤ B ≤ ${MAX_PORT}`,
     );
   nonNegative('--cluster-refresh', a['cluster-refresh'], false);
-  if (workers > 1 && a.cluster)
-    throw new UsageError(
-      '--workers above 1 cannot be combined with --cluster (each worker would keep its own node ports)',
-    );
   if (a['frame-bucket'] !== undefined) {
     if (a.framing !== 'compact') throw new UsageError('--frame-bucket needs --framing compact');
     try {
@@ -231,7 +227,7 @@ function clusterEncrypt(a: TunnelArgs, source: Address): ClusterEncryptConfig {
 export function buildConfig(a: TunnelArgs, cores = 1): Config {
   const keyFiles = ([] as string[]).concat(a.k ?? []);
   const workers = parseWorkers(String(a.workers), cores);
-  check(a, keyFiles, workers);
+  check(a, keyFiles);
   const source = address(null, a.s!, (t) => parseAddress(t, true));
   const target = address(null, a.t!, (t) => parseAddress(t));
   const bind = a.b === undefined ? null : address('-b', a.b, parseBindAddress);

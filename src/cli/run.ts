@@ -18,7 +18,7 @@ import { dial, type DialOptions } from '../pipe/dial.js';
 import { Resolver } from '../pipe/resolver.js';
 import { VERSION } from './args.js';
 import { reportListening } from './background.js';
-import { type ClusterSetup, setupCluster } from './cluster.js';
+import { type ClusterSetup, setupCluster, startClusterPrimary } from './cluster.js';
 import type { Config } from './config.js';
 import { StartError } from './errors.js';
 import { answerPrimary, onReload, onStop, requestStdinKey } from './workers-ipc.js';
@@ -160,9 +160,14 @@ export async function run(c: Config): Promise<number> {
   if (c.workers > 1 && !isWorker()) {
     const stdinKey = keyring.stdinKey();
     keyring.destroy();
+    // Cluster mode: one port map (-e) or one poller (-d) for the end, before the first fork.
+    const shared = c.cluster
+      ? startClusterPrimary(c.cluster, { log, auth, metrics: nilClusterMetrics })
+      : null;
     try {
       return await runWorkersPrimary(c, log, stdinKey);
     } finally {
+      shared?.close();
       stdinKey?.fill(0);
     }
   }
@@ -244,6 +249,14 @@ export async function run(c: Config): Promise<number> {
       adopt: (s, r) => daemon.adopt(s, r),
       auth,
     });
+  try {
+    await cluster?.ready;
+  } catch (err) {
+    pool.close();
+    throw new StartError(
+      `cannot get the cluster state from the primary: ${(err as Error).message}`,
+    );
+  }
   try {
     await daemon.listen();
   } catch (err) {

@@ -36,7 +36,7 @@ import {
   type TopologyKind,
   topologyOf,
 } from '../resp/index.js';
-import type { NodeListeners } from './nodes.js';
+import type { NodeMap } from './nodes.js';
 
 /** What a pending request will be answered with, as far as rewriting goes. */
 type Expect =
@@ -53,7 +53,7 @@ export interface RewriteCounter {
 
 /** Collaborators of one connection's filter. */
 export interface ClusterFilterDeps {
-  readonly listeners: NodeListeners;
+  readonly listeners: NodeMap;
   /** The node this connection is routed to (SEED_ROUTE for the -s entry). */
   readonly route: Route;
   readonly log: Logger;

@@ -5,7 +5,8 @@
  * demand when a route names a node it has not seen (rate-limited). A route request is never trusted
  * just because it is authenticated: a key holder must not gain a path to arbitrary hosts behind -d.
  * This file holds the timer-driven list and its decisions; the query is in nodes-query.ts and
- * reading its reply in nodes-reply.ts.
+ * reading its reply in nodes-reply.ts. With --workers only the primary runs a Membership; the
+ * workers hold replicas of its list (MemberSource, DESIGN.md §6.1).
  */
 import type { Logger } from 'pino';
 import type { Route } from '../protocol/route.js';
@@ -20,6 +21,43 @@ function keyOf(m: Member): string {
   return `${m.host}:${m.port}`;
 }
 
+/**
+ * What -d's routing needs of the allow-list: a Membership, or a worker's replica of the primary's
+ * (DESIGN.md §6.1). Either admits only nodes the cluster itself reported.
+ */
+export interface MemberSource {
+  /** The -t seed node. */
+  readonly seed: Member;
+  /** Where the seed route may be dialled, best first (see Membership.seedCandidates). */
+  seedCandidates(): Member[];
+  /** Where to dial for `route`, or the reason it is refused. Never rejects. */
+  resolve(route: Route): Promise<Member | string>;
+  /** Stop refreshing (or asking). */
+  close(): void;
+}
+
+/** The allow-list as plain data: what a worker's replica is sent (DESIGN.md §6.1). */
+export interface MembersSnapshot {
+  /** Every member: its key (as the cluster reports it) and the address it is dialled at. */
+  readonly members: readonly (readonly [string, Member])[];
+  /** seedCandidates() at the time of the snapshot. */
+  readonly candidates: readonly Member[];
+}
+
+/**
+ * The address a route asks for: `-` (SEED_HOST) means the seed's host, port 0 the seed itself,
+ * any other port a node on the seed's host (the `:port` redirects of unknown-endpoint clusters).
+ */
+export function routeTarget(seed: Member, route: Route): Member {
+  if (route.host !== SEED_HOST) return { host: route.host, port: route.port };
+  return route.port === 0 ? seed : { host: seed.host, port: route.port };
+}
+
+/** `host:port` of a member: its key in the allow-list. */
+export function memberKey(m: Member): string {
+  return keyOf(m);
+}
+
 /** What the allow-list reports (for metrics). */
 export interface MembershipEvents {
   nodesKnown(n: number): void;
@@ -27,7 +65,7 @@ export interface MembershipEvents {
 }
 
 /** The set of nodes -d may dial. */
-export class Membership {
+export class Membership implements MemberSource {
   readonly #seed: Member;
   readonly #log: Logger;
   readonly #events: MembershipEvents;
@@ -39,6 +77,7 @@ export class Membership {
   #lastAnswered: Member | null = null;
   #refreshing: Promise<void> | null = null;
   #timer: NodeJS.Timeout | null = null;
+  #onChange: (() => void) | null = null;
 
   readonly #auth: ClusterAuth | null;
 
@@ -68,6 +107,16 @@ export class Membership {
   /** Number of known members. */
   get size(): number {
     return this.#members.size;
+  }
+
+  /** Call `fn` after every refresh (the list or the seed's state may have changed). */
+  onChange(fn: () => void): void {
+    this.#onChange = fn;
+  }
+
+  /** The members and the seed candidates, as plain data. */
+  snapshot(): MembersSnapshot {
+    return { members: [...this.#members], candidates: this.seedCandidates() };
   }
 
   /** Add a member; a hostname entry dials its IP. True if it was new. */
@@ -113,6 +162,7 @@ export class Membership {
       );
     })().finally(() => {
       this.#refreshing = null;
+      this.#onChange?.();
     });
     return this.#refreshing;
   }
@@ -156,17 +206,11 @@ export class Membership {
   }
 
   /**
-   * Where to dial for `route`, or a refusal reason. `-` (SEED_HOST) means the seed's host: port 0
-   * is the seed itself, any other port a node on the seed's host (the `:port` redirects of
-   * unknown-endpoint clusters). Unknown nodes trigger one on-demand refresh (at most once a second).
+   * Where to dial for `route` (see routeTarget), or a refusal reason. Unknown nodes trigger one
+   * on-demand refresh (at most once a second).
    */
   async resolve(route: Route): Promise<Member | string> {
-    const target: Member =
-      route.host === SEED_HOST
-        ? route.port === 0
-          ? this.#seed
-          : { host: this.#seed.host, port: route.port }
-        : { host: route.host, port: route.port };
+    const target = routeTarget(this.#seed, route);
     const key = keyOf(target);
     const known = this.#members.get(key);
     if (known) return known;

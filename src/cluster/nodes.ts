@@ -3,7 +3,8 @@
  * first sight (before the reply that names the node is forwarded), kept for the life of the
  * process, its port never reused for another node. Every reply type rewrites a node to the same
  * canonical `advertiseHost:port` string (node-redis matches ASK targets by exact string).
- * DESIGN.md §7.
+ * With --workers the primary owns this table and the workers hold replicas of it (NodeMap).
+ * DESIGN.md §7, §7.1.
  */
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -13,6 +14,30 @@ import type { Route } from '../protocol/route.js';
 export interface LocalAddress {
   readonly host: string;
   readonly port: number;
+}
+
+/**
+ * What a connection's filter needs of the node table: NodeListeners itself, or a worker's replica
+ * of the primary's table (DESIGN.md §7.1). `canonical` and `lookup` are synchronous; `ensure`
+ * resolves only once the node's listener accepts connections.
+ */
+export interface NodeMap {
+  /** Record that `name:namePort` is the node `ip:port` (see NodeListeners.alias). */
+  alias(name: string, namePort: number, ip: string, port: number): void;
+  /** The route a name stands for (its IP-keyed route once aliased). */
+  canonical(host: string, port: number): Route;
+  /** The local address of a node whose listener is open, or null. */
+  lookup(route: Route): LocalAddress | null;
+  /** The local address of `route`, its listener open; null when no port is left. Never rejects. */
+  ensure(route: Route): Promise<LocalAddress | null>;
+}
+
+/** The whole table as plain data: what a worker's replica is sent (DESIGN.md §7.1). */
+export interface NodeMapSnapshot {
+  /** `host:port` → local address, for every node whose listener is open. */
+  readonly nodes: readonly (readonly [string, LocalAddress])[];
+  /** `name:port` → the route it stands for. */
+  readonly aliases: readonly (readonly [string, Route])[];
 }
 
 /** Settings for the listener table. */
@@ -26,6 +51,8 @@ export interface NodeListenerOptions {
   readonly log: Logger;
   /** Gauge updates. */
   readonly onCount?: (nodes: number, listeners: number) => void;
+  /** Called after every change a snapshot() would show (a listener opened, an alias learned). */
+  readonly onChange?: () => void;
   /** Run a tunnel for a connection accepted on the listener of `route`. */
   readonly accept: (socket: Socket, route: Route) => void;
 }
@@ -38,7 +65,7 @@ interface Entry {
 }
 
 /** Map of cluster node (as reported: host, port) → local listener. */
-export class NodeListeners {
+export class NodeListeners implements NodeMap {
   readonly #o: NodeListenerOptions;
   readonly #nodes = new Map<string, Entry>();
   readonly #usedPorts = new Set<number>();
@@ -61,11 +88,27 @@ export class NodeListeners {
     if (!name || name === '?' || (name === ip && namePort === port)) return;
     const nameKey = `${name}:${namePort}`;
     const ipKey = `${ip}:${port}`;
+    const known = this.#aliases.get(nameKey);
+    const changed = known?.host !== ip || known.port !== port;
     this.#aliases.set(nameKey, { host: ip, port });
     const byName = this.#nodes.get(nameKey);
     const byIp = this.#nodes.get(ipKey);
     if (byName && !byIp) this.#nodes.set(ipKey, byName);
     else if (byIp && !byName) this.#nodes.set(nameKey, byIp);
+    else if (!changed) return;
+    this.#o.onChange?.();
+  }
+
+  /** Every open listener and every alias, as plain data (for a worker's replica). */
+  snapshot(): NodeMapSnapshot {
+    const nodes: (readonly [string, LocalAddress])[] = [];
+    for (const [k, e] of this.#nodes) if (e.local) nodes.push([k, e.local]);
+    return { nodes, aliases: [...this.#aliases] };
+  }
+
+  /** Nodes known and listeners open (the cluster gauges). */
+  counts(): { nodes: number; listeners: number } {
+    return { nodes: this.#nodes.size, listeners: this.#listenerCount() };
   }
 
   /** The route a name stands for: the IP-keyed route if a topology reply aliased it, else itself. */
@@ -131,6 +174,7 @@ export class NodeListeners {
         'cluster node listener opened',
       );
       this.#o.onCount?.(this.#nodes.size, this.#listenerCount());
+      this.#o.onChange?.();
       return e.local;
     }
   }

@@ -1,13 +1,14 @@
 /**
  * Wires cluster mode into a daemon: on -e, the node listener table and a ClusterFilter per
- * connection; on -d, the member allow-list and route serving.
+ * connection; on -d, the member allow-list and route serving. A --workers worker passes the
+ * replicas of the primary's table and list instead (DESIGN.md §6.1, §7.1).
  */
 import { isIP, type Socket } from 'node:net';
 import type { Logger } from 'pino';
 import { type ClusterAuth, parseClusterAuth } from '../cluster/auth.js';
 import { ClusterFilter } from '../cluster/filter.js';
-import { type Member, Membership } from '../cluster/members.js';
-import { NodeListeners } from '../cluster/nodes.js';
+import { type Member, memberKey, Membership, type MemberSource } from '../cluster/members.js';
+import { NodeListeners, type NodeMap } from '../cluster/nodes.js';
 import { RouteRefused, type TunnelRouting } from '../pipe/connection.js';
 import { dial, type DialOptions } from '../pipe/dial.js';
 import { type Endpoint, resolveAddress, type Resolver } from '../pipe/resolver.js';
@@ -51,15 +52,21 @@ export function clusterEncrypt(o: ClusterEncryptOptions): {
     },
     accept: (s, route) => o.adopt(s, route),
   });
-  return {
-    listeners,
-    routing: (route) => {
-      const r = route ?? SEED_ROUTE;
-      return {
-        route: r,
-        filter: new ClusterFilter({ listeners, route: r, log: o.log, counter: o.metrics }),
-      };
-    },
+  return { listeners, routing: clusterRouting(listeners, o.log, o.metrics) };
+}
+
+/** -e: the routing hooks for each connection, over `map` (the table, or a worker's replica). */
+export function clusterRouting(
+  map: NodeMap,
+  log: Logger,
+  metrics: ClusterMetrics,
+): (route: Route | null) => TunnelRouting {
+  return (route) => {
+    const r = route ?? SEED_ROUTE;
+    return {
+      route: r,
+      filter: new ClusterFilter({ listeners: map, route: r, log, counter: metrics }),
+    };
   };
 }
 
@@ -74,6 +81,8 @@ export interface ClusterDecryptOptions {
   readonly refreshSeconds: number;
   /** AUTH for those queries (--cluster-auth), or null. */
   readonly auth?: ClusterAuth | null;
+  /** The allow-list to use instead of polling (a worker's replica of the primary's). */
+  readonly members?: MemberSource;
 }
 
 /**
@@ -94,11 +103,17 @@ export function loadClusterAuth(path: string): { auth: ClusterAuth; warnings: st
 
 /** -d: the member allow-list plus route serving. */
 export function clusterDecrypt(o: ClusterDecryptOptions): {
-  membership: Membership;
+  membership: MemberSource;
   routing: () => TunnelRouting;
 } {
-  const membership = new Membership(o.seed, o.log, o.metrics, o.refreshSeconds, o.auth ?? null);
-  void membership.refresh();
+  let membership: MemberSource;
+  if (o.members) membership = o.members;
+  else {
+    const own = new Membership(o.seed, o.log, o.metrics, o.refreshSeconds, o.auth ?? null);
+    void own.refresh();
+    membership = own;
+  }
+  const seedKey = memberKey(membership.seed);
   const endpointsOf = (m: Member): Promise<Endpoint[]> =>
     resolveAddress({ kind: 'tcp', host: m.host, port: m.port, literal: isIP(m.host) !== 0 });
   /**
@@ -109,7 +124,7 @@ export function clusterDecrypt(o: ClusterDecryptOptions): {
     const endpoints: Endpoint[] = [];
     for (const m of membership.seedCandidates())
       endpoints.push(
-        ...(m === membership.seed
+        ...(memberKey(m) === seedKey
           ? o.seedResolver.endpoints()
           : await endpointsOf(m).catch(() => [])),
       );

@@ -211,7 +211,7 @@ export class Tunnel {
       opened: (n) => {
         this.#opened += n;
       },
-      truncated: (pending) => this.#fail.truncated(pending),
+      truncated: (pending, unit) => this.#fail.truncated(pending, unit),
     });
     this.#seal = seal;
     this.#open = open;

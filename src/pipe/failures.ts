@@ -66,12 +66,15 @@ export class TunnelFailures {
     return reason;
   }
 
-  /** The encrypted stream ended with `pending` bytes of an incomplete packet (discarded). */
-  truncated(pending: number): void {
+  /**
+   * The encrypted stream ended with `pending` bytes of an incomplete `unit` (discarded): a spiped
+   * packet or a compact frame.
+   */
+  truncated(pending: number, unit: 'packet' | 'frame' = 'packet'): void {
     this.#metrics.packetRejected('ETRUNC');
     this.#log.warn(
       { pending },
-      'encrypted stream ended in the middle of a packet; the partial packet was discarded',
+      `encrypted stream ended in the middle of a ${unit}; the partial ${unit} was discarded`,
     );
   }
 

@@ -12,11 +12,14 @@ import type { Keyed } from './keying.js';
 /** A sealing framing: a Transform that can also seal one whole line (the cluster route header). */
 export type SealFraming = SealTransform;
 
-/** What the Tunnel counts: plaintext bytes sealed and opened, and a stream cut mid-packet. */
+/**
+ * What the Tunnel counts: plaintext bytes sealed and opened, and a stream cut mid-packet (or,
+ * under compact framing, mid-frame).
+ */
 export interface FramingCounts {
   readonly sealed: CountBytes;
   readonly opened: CountBytes;
-  readonly truncated: (pending: number) => void;
+  readonly truncated: (pending: number, unit: 'packet' | 'frame') => void;
 }
 
 /**
@@ -34,10 +37,10 @@ export function framingsFor(
         new CompactSealer(k.seal, bucket ?? COMPACT_DEFAULT_BUCKET),
         c.sealed,
       ),
-      open: new CompactOpenTransform(k.open, c.opened, c.truncated),
+      open: new CompactOpenTransform(k.open, c.opened, (p) => c.truncated(p, 'frame')),
     };
   return {
     seal: new SealTransform(k.sealer, c.sealed),
-    open: new OpenTransform(k.opener, c.opened, c.truncated),
+    open: new OpenTransform(k.opener, c.opened, (p) => c.truncated(p, 'packet')),
   };
 }

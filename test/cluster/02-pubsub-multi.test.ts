@@ -6,7 +6,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
-import { Redis } from 'ioredis';
 import {
   ioredisCluster,
   ioredisReady,
@@ -15,6 +14,7 @@ import {
 } from '../support/cluster/clients.js';
 import { firstSlotOf } from '../support/cluster/info.js';
 import { pollUntil } from '../support/cluster/harness.js';
+import { multiExecOnEachMaster, pubSubInOrder } from '../support/cluster/scenarios.js';
 import { keyInSlot, keySlot } from '../support/cluster/slots.js';
 import {
   logTails,
@@ -38,42 +38,8 @@ after(async () => {
   await stopAll();
 });
 
-test('SUBSCRIBE/PUBLISH: ioredis (RESP2) and node-redis (RESP3) subscribers each get every message, in order', async () => {
-  const channel = `news-${run}`;
-  const sent = Array.from({ length: 25 }, (_, i) => `m${i}`);
-  const sub = ioredisCluster(fx);
-  const sub3 = nodeRedisCluster(fx, 3);
-  // One publisher connection (to the seed, through -e) so the cluster bus keeps the order; a
-  // Cluster client would PUBLISH through a random node each time.
-  const pub = new Redis({ host: fx.eHost, port: fx.ePort, lazyConnect: true });
-  sub3.on('error', () => {});
-  const got: string[] = [];
-  const got3: string[] = [];
-  try {
-    await Promise.all([ioredisReady(sub), pub.connect(), sub3.connect()]);
-    sub.on('message', (ch: string, m: string) => {
-      if (ch === channel) got.push(m);
-    });
-    await sub.subscribe(channel);
-    await sub3.subscribe(channel, (m) => got3.push(m));
-    for (const m of sent) await pub.publish(channel, m);
-    await pollUntil(
-      'both subscribers have every message',
-      async () => got.length === sent.length && got3.length === sent.length,
-      10_000,
-      20,
-    ).catch((e: Error) =>
-      assert.fail(`${e.message}: ${got.length}, ${got3.length}${logTails(fx)}`),
-    );
-    assert.deepEqual(got, sent);
-    assert.deepEqual(got3, sent);
-    await fx.assertTunnelOnly({ minNodeClients: 2 });
-  } finally {
-    sub.disconnect();
-    pub.disconnect();
-    await sub3.close().catch(() => {});
-  }
-});
+test('SUBSCRIBE/PUBLISH: ioredis (RESP2) and node-redis (RESP3) subscribers each get every message, in order', () =>
+  pubSubInOrder(fx, run));
 
 test('SSUBSCRIBE/SPUBLISH: a shard channel on each master reaches node-redis RESP2, RESP3 and ioredis sharded subscribers', async () => {
   const channels = slots.map((s) => keyInSlot(s, `shard-${run}`));
@@ -123,43 +89,8 @@ test('SSUBSCRIBE/SPUBLISH: a shard channel on each master reaches node-redis RES
   }
 });
 
-test('MULTI/EXEC on hash-tagged keys: each master runs its transaction atomically (ioredis and node-redis)', async () => {
-  const io = ioredisCluster(fx);
-  const nr = nodeRedisCluster(fx, 3);
-  nr.on('error', () => {});
-  try {
-    await Promise.all([ioredisReady(io), nr.connect()]);
-    for (const slot of slots) {
-      const tag = `{${keyInSlot(slot, `tx-${run}`)}}`;
-      const res = await io
-        .multi()
-        .set(`${tag}:a`, '1')
-        .incrby(`${tag}:n`, 5)
-        .rpush(`${tag}:l`, 'x', 'y')
-        .get(`${tag}:a`)
-        .exec();
-      assert.deepEqual(res, [
-        [null, 'OK'],
-        [null, 5],
-        [null, 2],
-        [null, '1'],
-      ]);
-      const res3 = await nr
-        .multi()
-        .incrBy(`${tag}:n`, 2)
-        .lRange(`${tag}:l`, 0, -1)
-        .del(`${tag}:a`)
-        .exec();
-      assert.deepEqual(res3, [7, ['x', 'y'], 1]);
-      const owner = await fx.cluster.ownerOf(keySlot(`${tag}:n`));
-      assert.equal((await fx.cluster.exec(owner.port, 'get', `${tag}:n`)).trim(), '7');
-    }
-    await fx.assertTunnelOnly({ minNodeClients: 3 });
-  } finally {
-    io.disconnect();
-    await nr.close().catch(() => {});
-  }
-});
+test('MULTI/EXEC on hash-tagged keys: each master runs its transaction atomically (ioredis and node-redis)', () =>
+  multiExecOnEachMaster(fx, run, slots));
 
 test('inside MULTI: a queued command answered -MOVED and a CLUSTER SLOTS in EXEC name only local listeners', async () => {
   const seedSlots = (await fx.cluster.topology(fx.seedPort)).find((l) =>

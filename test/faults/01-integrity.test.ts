@@ -1,23 +1,40 @@
 // Goal: whatever a man in the middle does to the encrypted stream (flip a bit, drop, replay, reorder
-// or reflect a packet, cut it mid-packet), the receiving end drops the connection or discards the
-// damaged tail, and its target never receives a byte of the damaged packet or anything after it;
-// over TCP and UNIX sockets.
+// or reflect a packet, tamper with a length field or make it oversize, cut it mid-packet), the
+// receiving end drops the connection or discards the damaged tail with a logged reason and a
+// counter, its target never receives a byte of the damaged packet or anything after it, and other
+// connections through the same ends carry on; under both framings (spiped's 1060-byte packets,
+// DESIGN.md §2.3, and compact frames, §9.3), over TCP and UNIX sockets.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import fc from 'fast-check';
-import { MAX_DATA, PACKET_LEN } from '../../src/crypto/sizes.js';
+import type { Framing } from '../../src/crypto/kdf.js';
+import { loadKeyFile } from '../../src/crypto/keyfile.js';
+import {
+  COMPACT_DEFAULT_BUCKET,
+  COMPACT_HEADER_LEN,
+  COMPACT_MAX_DATA,
+  LEN_FIELD,
+  MAC_LEN,
+  MAX_DATA,
+  PACKET_LEN,
+} from '../../src/crypto/sizes.js';
 import {
   closeAllProxies,
+  type Direction,
   type Fault,
   type FaultProxy,
   faultProxy,
   HANDSHAKE_LEN,
+  type LinkStats,
   packetStart,
+  type WireFraming,
 } from '../helpers/fault-proxy.js';
 import { startCloakpipe } from '../support/ends.js';
+import { freePort, parseHostPort } from '../support/net.js';
 import { logLines, type Proc, stopAll, waitUntil } from '../support/procs.js';
 import { tempDir } from '../support/system.js';
 import {
@@ -28,9 +45,62 @@ import {
   transfer,
 } from '../helpers/targets.js';
 
-/** 8 full packets of known data (one write, so the -e end seals exactly 8 × 1024 bytes). */
+/** Data packets (or frames, at least) each run sends: one write of PACKETS full units. */
 const PACKETS = 8;
-const PAYLOAD = randomBytes(PACKETS * MAX_DATA);
+
+/** What differs between the framings, for the same fault families. */
+interface FramingCase {
+  readonly framing: Framing;
+  /** Arguments for both ends, and for the -e end only. */
+  readonly args: readonly string[];
+  readonly eArgs: readonly string[];
+  /** Most data one unit carries. */
+  readonly unitData: number;
+  /** Shortest whole data unit on the wire: flip offsets within ±unitMin stay inside a unit. */
+  readonly unitMin: number;
+  /** Low byte of the data-length field the MAC covers: changing it changes no unit boundary. */
+  readonly lengthByte: number;
+  /** The unit's first length byte and a bit that makes that length oversize, and the refusal. */
+  readonly oversize: { readonly offset: number; readonly bit: number; readonly reason: string };
+  /** Reasons a damaged or misplaced unit may be refused with. */
+  readonly refusals: readonly string[];
+  /** What the truncation log line calls a unit. */
+  readonly unit: 'packet' | 'frame';
+  /** How the fault proxy finds units, given the key file. */
+  wire(keyFile: string): WireFraming;
+}
+
+const CASES: readonly FramingCase[] = [
+  {
+    // Plaintext M ‖ zeros ‖ be32(len M), then the MAC: every length is checked after the MAC.
+    framing: 'spiped',
+    args: [],
+    eArgs: [],
+    unitData: MAX_DATA,
+    unitMin: PACKET_LEN,
+    lengthByte: MAX_DATA + LEN_FIELD - 1,
+    oversize: { offset: MAX_DATA, bit: 7, reason: 'EBADPACKET' },
+    refusals: ['EBADPACKET'],
+    unit: 'packet',
+    wire: () => ({ framing: 'spiped' }),
+  },
+  {
+    // be16(body b) ‖ be16(data d) ‖ data ‖ zeros, then the tag: b is acted on before the tag
+    // (capped at COMPACT_MAX_DATA before buffering), d only after it. A garbled header is refused
+    // with EBADLEN when its b is out of range, else with EBADPACKET. -e runs -f so the proxy,
+    // holding K, can read frame headers (test/helpers/wire-units.ts).
+    framing: 'compact',
+    args: ['--framing', 'compact'],
+    eArgs: ['-f'],
+    unitData: COMPACT_MAX_DATA,
+    unitMin: COMPACT_HEADER_LEN + COMPACT_DEFAULT_BUCKET + MAC_LEN,
+    lengthByte: COMPACT_HEADER_LEN - 1,
+    oversize: { offset: 0, bit: 7, reason: 'EBADLEN' },
+    refusals: ['EBADPACKET', 'EBADLEN'],
+    unit: 'frame',
+    wire: (keyFile) => ({ framing: 'compact', key: loadKeyFile(keyFile).key }),
+  },
+];
 
 after(async () => {
   await closeAllProxies();
@@ -38,37 +108,51 @@ after(async () => {
 });
 
 interface Rig {
-  readonly e: Proc;
-  readonly d: Proc;
+  readonly c: FramingCase;
+  readonly payload: Buffer;
+  readonly e: End;
+  readonly d: End;
   readonly entry: string;
   readonly proxy: FaultProxy;
   readonly target: CollectServer;
 }
 
+/** One end and its /metrics port. */
+interface End {
+  readonly proc: Proc;
+  readonly metrics: number;
+}
+
 /** target ← cloakpipe -d ← fault proxy ← cloakpipe -e ← (test client), over `transport`. */
-async function rig(transport: 'tcp' | 'unix', target?: TestServer): Promise<Rig> {
+async function rig(c: FramingCase, transport: 'tcp' | 'unix', target?: TestServer): Promise<Rig> {
   const dir = tempDir();
   const key = join(dir, 'key');
   writeFileSync(key, randomBytes(32), { mode: 0o600 });
   const src = (name: string): string =>
     transport === 'unix' ? join(dir, `${name}.sock`) : '[127.0.0.1]:0';
   const collect = await collectServer(transport === 'unix' ? join(dir, 'target.sock') : undefined);
-  const d = await startCloakpipe([
-    '-d',
-    '-s',
-    src('d'),
-    '-t',
-    (target ?? collect).address,
-    '-k',
-    key,
-  ]);
+  const start = async (args: string[]): Promise<End & { address: string }> => {
+    const metrics = await freePort();
+    const p = await startCloakpipe([...args, ...c.args, '--metrics', `127.0.0.1:${metrics}`]);
+    return { proc: p.proc, metrics, address: p.address };
+  };
+  const d = await start(['-d', '-s', src('d'), '-t', (target ?? collect).address, '-k', key]);
   const proxy = await faultProxy(
     d.address,
     [],
     transport === 'unix' ? join(dir, 'proxy.sock') : undefined,
+    c.wire(key),
   );
-  const e = await startCloakpipe(['-e', '-s', src('e'), '-t', proxy.address, '-k', key]);
-  return { e: e.proc, d: d.proc, entry: e.address, proxy, target: collect };
+  const e = await start(['-e', '-s', src('e'), '-t', proxy.address, '-k', key, ...c.eArgs]);
+  return {
+    c,
+    payload: randomBytes(PACKETS * c.unitData),
+    e,
+    d,
+    entry: e.address,
+    proxy,
+    target: collect,
+  };
 }
 
 /** The outcome of one damaged connection. */
@@ -77,19 +161,19 @@ interface Run {
   readonly delivered: Buffer;
   /** What the client received back. */
   readonly reply: Buffer;
-  /** Faults the proxy applied to it. */
-  readonly applied: readonly string[];
+  /** What the proxy saw and did on it. */
+  readonly link: LinkStats;
 }
 
 /**
- * Send PAYLOAD through the rig with `faults` on the encrypted hop and wait until the target's
+ * Send the rig's payload with `faults` on the encrypted hop and wait until the target's
  * connection has closed.
  */
 async function run(r: Rig, faults: readonly Fault[]): Promise<Run> {
   r.proxy.setFaults(faults);
   const link = r.proxy.links().length;
   const conn = r.target.conns().length;
-  const got = await transfer(r.entry, PAYLOAD, 20_000, true);
+  const got = await transfer(r.entry, r.payload, 20_000, true);
   await waitUntil(
     () => r.target.conns()[conn]?.closed === true,
     "the target's connection closed",
@@ -98,159 +182,265 @@ async function run(r: Rig, faults: readonly Fault[]): Promise<Run> {
   return {
     delivered: r.target.conns()[conn]!.data,
     reply: got.data,
-    applied: r.proxy.links()[link]!.applied,
+    link: r.proxy.links()[link]!,
   };
 }
 
-/** Wait until `proc` has logged `n` lines with reason `code`. */
-function waitForReason(proc: Proc, code: string, n: number): Promise<void> {
-  return waitUntil(
-    () => logLines(proc, /./, { reason: code }).length >= n,
-    `${n} log line(s) with reason ${code}`,
+/** Data bytes the first `n` units of `dir` carried as sent (spiped packets here are full). */
+function dataBefore(link: LinkStats, dir: Direction, n: number): number {
+  const units = link.units[dir];
+  assert.ok(units.length > n, `${dir} had ${units.length} units, fewer than ${n + 1}`);
+  return units.slice(0, n).reduce((sum, u) => sum + (u.data ?? MAX_DATA), 0);
+}
+
+/** Sum of the rejected-packet counters of `end` for `reasons`. */
+async function rejected(end: End, reasons: readonly string[]): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${end.metrics}/metrics`)).text();
+  let sum = 0;
+  for (const reason of reasons) {
+    const line = text
+      .split('\n')
+      .find((l) => l.startsWith(`cloakpipe_packets_rejected_total{reason="${reason}"`));
+    sum += line === undefined ? 0 : Number(line.split(' ').pop());
+  }
+  return sum;
+}
+
+/** Log lines and counted rejections of `end` with one of `reasons`, so far. */
+async function refusals(end: End, reasons: readonly string[]): Promise<[number, number]> {
+  const lines = reasons.reduce((n, reason) => n + logLines(end.proc, /./, { reason }).length, 0);
+  return [lines, await rejected(end, reasons)];
+}
+
+/**
+ * Wait until `end` has logged (and counted) one more connection dropped with one of `reasons`
+ * than `before`.
+ */
+async function waitForRefusal(
+  end: End,
+  reasons: readonly string[],
+  before: [number, number],
+): Promise<void> {
+  await waitUntil(
+    () =>
+      reasons.reduce((n, reason) => n + logLines(end.proc, /./, { reason }).length, 0) > before[0],
+    `a log line with reason ${reasons.join(' or ')}`,
     10_000,
-    () => proc.output(),
+    () => end.proc.output(),
+  );
+  assert.ok(
+    (await rejected(end, reasons)) > before[1],
+    `cloakpipe_packets_rejected_total{reason=${reasons.join('|')}} went up`,
   );
 }
 
-/** Assert the target got a prefix of PAYLOAD carrying nothing from packet `n` on. */
-function assertNothingFrom(delivered: Buffer, n: number): void {
+/** Assert `delivered` is a prefix of the payload carrying nothing past `limit` bytes. */
+function assertPrefixUpTo(r: Rig, delivered: Buffer, limit: number): void {
   assert.ok(
-    delivered.length <= n * MAX_DATA,
-    `delivered ${delivered.length} bytes, more than the ${n} packets before the damage`,
+    delivered.length <= limit,
+    `delivered ${delivered.length} bytes, more than the ${limit} before the damage`,
   );
   assert.ok(
-    delivered.equals(PAYLOAD.subarray(0, delivered.length)),
+    delivered.equals(r.payload.subarray(0, delivered.length)),
     'delivered bytes are a prefix of the payload',
   );
 }
 
-for (const transport of ['tcp', 'unix'] as const) {
-  describe(`integrity over ${transport}`, () => {
+for (const c of CASES) {
+  for (const transport of ['tcp', 'unix'] as const) {
+    describe(`${c.framing} framing: integrity over ${transport}`, () => {
+      let r: Rig;
+      before(async () => {
+        r = await rig(c, transport);
+      });
+
+      test('a delayed but undamaged stream delivers every unit, as the faults below assume', async () => {
+        const res = await run(r, [{ kind: 'delay', ms: 5 }]);
+        assert.deepEqual(res.delivered, r.payload);
+        const units = res.link.units.c2s;
+        const wire = units.reduce((n, u) => n + u.wire, 0);
+        assert.equal(res.link.read.c2s, HANDSHAKE_LEN + wire, 'c2s = handshake + whole units');
+        assert.ok(units.length >= PACKETS, `${units.length} units`);
+        if (c.framing === 'spiped') assert.equal(res.link.read.c2s, packetStart(PACKETS));
+        const data = units.reduce((n, u) => n + (u.data ?? MAX_DATA), 0);
+        assert.equal(data, r.payload.length, 'the units carry the payload');
+        assert.equal(res.link.read.s2c, HANDSHAKE_LEN, 's2c = handshake only');
+      });
+
+      test('bit flip in unit n drops the connection and delivers nothing from unit n on', async () => {
+        const n = 3;
+        await fc.assert(
+          fc.asyncProperty(
+            fc.integer({ min: -c.unitMin, max: c.unitMin - 1 }),
+            fc.integer({ min: 0, max: 7 }),
+            async (pos, bit) => {
+              const before = await refusals(r.d, c.refusals);
+              const res = await run(r, [{ kind: 'flip', dir: 'c2s', packet: n, offset: pos, bit }]);
+              assert.equal(res.link.applied.length, 1, `applied: ${res.link.applied}`);
+              assert.match(res.link.applied[0]!, new RegExp(`^flip c2s@\\d+ bit ${bit}$`));
+              assertPrefixUpTo(r, res.delivered, dataBefore(res.link, 'c2s', n));
+              assert.equal(res.reply.length, 0);
+              await waitForRefusal(r.d, c.refusals, before);
+            },
+          ),
+          {
+            numRuns: 10,
+            examples: [
+              [0, 0],
+              [-1, 7],
+              [c.lengthByte, 0],
+              [-MAC_LEN, 3],
+            ],
+          },
+        );
+      });
+
+      test('a tampered data-length field fails the MAC: EBADPACKET, nothing of the unit delivered', async () => {
+        const before = await refusals(r.d, ['EBADPACKET']);
+        const res = await run(r, [
+          { kind: 'flip', dir: 'c2s', packet: 2, offset: c.lengthByte, bit: 0 },
+        ]);
+        assert.equal(res.link.applied.length, 1);
+        assertPrefixUpTo(r, res.delivered, dataBefore(res.link, 'c2s', 2));
+        await waitForRefusal(r.d, ['EBADPACKET'], before);
+      });
+
+      test(`an oversize length is refused (${c.oversize.reason}); nothing of the unit delivered`, async () => {
+        const before = await refusals(r.d, [c.oversize.reason]);
+        const { offset, bit } = c.oversize;
+        const res = await run(r, [{ kind: 'flip', dir: 'c2s', packet: 2, offset, bit }]);
+        assert.equal(res.link.applied.length, 1);
+        assertPrefixUpTo(r, res.delivered, dataBefore(res.link, 'c2s', 2));
+        await waitForRefusal(r.d, [c.oversize.reason], before);
+      });
+
+      test('bit flip in the handshake (nonce, y or MAC) is refused with EBADMAC; nothing is delivered', async () => {
+        const before = logLines(r.d.proc, /./, { reason: 'EBADMAC' }).length;
+        const offsets = [0, 31, 32, 200, 287, HANDSHAKE_LEN - 1];
+        for (const offset of offsets) {
+          const res = await run(r, [{ kind: 'flip', dir: 'c2s', offset, bit: offset % 8 }]);
+          assert.equal(res.link.applied.length, 1);
+          assert.equal(res.delivered.length, 0, `flip at ${offset}: nothing delivered`);
+        }
+        await waitUntil(
+          () => logLines(r.d.proc, /./, { reason: 'EBADMAC' }).length >= before + offsets.length,
+          `${offsets.length} more EBADMAC lines`,
+          10_000,
+          () => r.d.proc.output(),
+        );
+      });
+
+      test('a dropped unit drops the connection and delivers nothing from it on', async () => {
+        const before = await refusals(r.d, c.refusals);
+        const all = Number.MAX_SAFE_INTEGER;
+        const res = await run(r, [{ kind: 'drop', dir: 'c2s', packet: 3, from: 0, to: all }]);
+        assert.equal(res.link.applied.length, 1);
+        assertPrefixUpTo(r, res.delivered, dataBefore(res.link, 'c2s', 3));
+        await waitForRefusal(r.d, c.refusals, before);
+      });
+
+      test('a replayed unit drops the connection and delivers nothing of the copy or after it', async () => {
+        const before = await refusals(r.d, c.refusals);
+        const res = await run(r, [{ kind: 'replay', dir: 'c2s', packet: 3 }]);
+        assert.deepEqual(res.link.applied, ['replay c2s #3']);
+        // Units 0–3 are genuine; the copy sits where unit 4 belongs.
+        assertPrefixUpTo(r, res.delivered, dataBefore(res.link, 'c2s', 4));
+        await waitForRefusal(r.d, c.refusals, before);
+      });
+
+      test('two reordered units drop the connection and deliver nothing from the first of them on', async () => {
+        const before = await refusals(r.d, c.refusals);
+        const res = await run(r, [{ kind: 'reorder', dir: 'c2s', packet: 3 }]);
+        assert.deepEqual(res.link.applied, ['reorder c2s #3 <-> #4']);
+        assertPrefixUpTo(r, res.delivered, dataBefore(res.link, 'c2s', 3));
+        await waitForRefusal(r.d, c.refusals, before);
+      });
+
+      test('a unit reflected back at its sender is refused by the sender; nothing from it on is delivered either way', async () => {
+        const before = await refusals(r.e, c.refusals);
+        const res = await run(r, [{ kind: 'reflect', dir: 'c2s', packet: 3 }]);
+        assert.deepEqual(res.link.applied, ['reflect c2s #3']);
+        assertPrefixUpTo(r, res.delivered, dataBefore(res.link, 'c2s', 3));
+        assert.equal(res.reply.length, 0, 'the client receives nothing of its own unit');
+        // The -e end opens it with the server→client keys: the MAC (or the length) fails.
+        await waitForRefusal(r.e, c.refusals, before);
+      });
+
+      test(`truncation mid-${c.unit} delivers the earlier units and discards the partial one, with a log line and a counter`, async () => {
+        const text = new RegExp(`ended in the middle of a ${c.unit}`);
+        const lines = logLines(r.d.proc, text).length;
+        const counted = await rejected(r.d, ['ETRUNC']);
+        const res = await run(r, [{ kind: 'truncate', dir: 'c2s', packet: 5, after: 500 }]);
+        assert.match(res.link.applied[0] ?? '', /^truncate c2s@\d+ \(end\)$/);
+        assert.deepEqual(
+          res.delivered,
+          r.payload.subarray(0, dataBefore(res.link, 'c2s', 5)),
+          'units 0–4, whole',
+        );
+        await waitUntil(
+          () => logLines(r.d.proc, text, { pending: 500 }).length > lines,
+          `-d logs the discarded partial ${c.unit} (pending: 500)`,
+          10_000,
+          () => r.d.proc.output(),
+        );
+        assert.ok((await rejected(r.d, ['ETRUNC'])) > counted, 'ETRUNC counted');
+      });
+
+      test('truncation at a unit boundary looks like a clean EOF (as in spiped): the units before it arrive', async () => {
+        const text = /ended in the middle of a/;
+        const truncs = logLines(r.d.proc, text).length;
+        const res = await run(r, [{ kind: 'truncate', dir: 'c2s', packet: 5, after: 0 }]);
+        assert.equal(res.link.applied.length, 1);
+        assert.deepEqual(res.delivered, r.payload.subarray(0, dataBefore(res.link, 'c2s', 5)));
+        assert.equal(logLines(r.d.proc, text).length, truncs);
+      });
+
+      test('a connection dropped for a bad unit leaves another connection through the same ends alive', async () => {
+        r.proxy.setFaults([]);
+        const idx = r.target.conns().length;
+        const half = r.payload.length / 2;
+        const s = r.entry.startsWith('/')
+          ? connect({ path: r.entry, allowHalfOpen: true })
+          : connect({ ...parseHostPort(r.entry), allowHalfOpen: true });
+        s.on('error', () => {});
+        s.write(r.payload.subarray(0, half));
+        await waitUntil(
+          () => (r.target.conns()[idx]?.data.length ?? 0) === half,
+          'the first half through the clean connection',
+          10_000,
+        );
+        const before = await refusals(r.d, c.refusals);
+        const res = await run(r, [{ kind: 'flip', dir: 'c2s', packet: 1, offset: 9, bit: 1 }]);
+        assertPrefixUpTo(r, res.delivered, dataBefore(res.link, 'c2s', 1));
+        await waitForRefusal(r.d, c.refusals, before);
+        s.end(r.payload.subarray(half));
+        await waitUntil(
+          () => r.target.conns()[idx]?.closed === true,
+          'the clean connection ended',
+          10_000,
+        );
+        assert.ok(r.target.conns()[idx]!.data.equals(r.payload), 'the clean connection got all');
+      });
+    });
+  }
+
+  describe(`${c.framing} framing: integrity of the return direction`, () => {
     let r: Rig;
     before(async () => {
-      r = await rig(transport);
+      r = await rig(c, 'tcp', await echoServer());
     });
 
-    test('a delayed but undamaged stream delivers all 8 packets at the offsets the faults assume', async () => {
-      const res = await run(r, [{ kind: 'delay', ms: 5 }]);
-      assert.deepEqual(res.delivered, PAYLOAD);
-      const link = r.proxy.links().at(-1)!;
-      assert.equal(link.read.c2s, packetStart(PACKETS), 'c2s = handshake + 8 packets');
-      assert.equal(link.read.s2c, HANDSHAKE_LEN, 's2c = handshake only');
-    });
-
-    test('bit flip in packet n drops the connection and delivers nothing from packet n on', async () => {
+    test('bit flip in server→client unit n drops the connection at the -e end; the client gets nothing from unit n on', async () => {
       const n = 3;
-      let flips = 0;
-      await fc.assert(
-        fc.asyncProperty(
-          fc.integer({ min: 0, max: PACKET_LEN - 1 }),
-          fc.integer({ min: 0, max: 7 }),
-          async (pos, bit) => {
-            const offset = packetStart(n) + pos;
-            const res = await run(r, [{ kind: 'flip', dir: 'c2s', offset, bit }]);
-            assert.deepEqual(res.applied, [`flip c2s@${offset} bit ${bit}`]);
-            assertNothingFrom(res.delivered, n);
-            assert.equal(res.reply.length, 0);
-            await waitForReason(r.d, 'EBADPACKET', ++flips);
-          },
-        ),
-        {
-          numRuns: 10,
-          examples: [
-            [0, 0],
-            [PACKET_LEN - 1, 7],
-            [MAX_DATA + 4, 0],
-          ],
-        },
-      );
-    });
-
-    test('bit flip in the handshake (nonce, y or MAC) is refused with EBADMAC; nothing is delivered', async () => {
-      const before = logLines(r.d, /./, { reason: 'EBADMAC' }).length;
-      const offsets = [0, 31, 32, 200, 287, HANDSHAKE_LEN - 1];
-      for (const offset of offsets) {
-        const res = await run(r, [{ kind: 'flip', dir: 'c2s', offset, bit: offset % 8 }]);
-        assert.equal(res.applied.length, 1);
-        assert.equal(res.delivered.length, 0, `flip at ${offset}: nothing delivered`);
-      }
-      await waitForReason(r.d, 'EBADMAC', before + offsets.length);
-    });
-
-    test('a dropped packet drops the connection and delivers nothing from it on', async () => {
-      const before = logLines(r.d, /./, { reason: 'EBADPACKET' }).length;
-      const res = await run(r, [
-        { kind: 'drop', dir: 'c2s', from: packetStart(3), to: packetStart(4) },
-      ]);
-      assert.equal(res.applied.length, 1);
-      assertNothingFrom(res.delivered, 3);
-      await waitForReason(r.d, 'EBADPACKET', before + 1);
-    });
-
-    test('a replayed packet drops the connection and delivers nothing of the copy or after it', async () => {
-      const before = logLines(r.d, /./, { reason: 'EBADPACKET' }).length;
-      const res = await run(r, [{ kind: 'replay', dir: 'c2s', packet: 3 }]);
-      assert.deepEqual(res.applied, ['replay c2s #3']);
-      // Packets 0–3 are genuine; the copy sits where packet 4 belongs.
-      assertNothingFrom(res.delivered, 4);
-      await waitForReason(r.d, 'EBADPACKET', before + 1);
-    });
-
-    test('two reordered packets drop the connection and deliver nothing from the first of them on', async () => {
-      const before = logLines(r.d, /./, { reason: 'EBADPACKET' }).length;
-      const res = await run(r, [{ kind: 'reorder', dir: 'c2s', packet: 3 }]);
-      assert.deepEqual(res.applied, ['reorder c2s #3 <-> #4']);
-      assertNothingFrom(res.delivered, 3);
-      await waitForReason(r.d, 'EBADPACKET', before + 1);
-    });
-
-    test('a packet reflected back at its sender is refused by the sender; nothing from it on is delivered either way', async () => {
-      const eBefore = logLines(r.e, /./, { reason: 'EBADPACKET' }).length;
-      const res = await run(r, [{ kind: 'reflect', dir: 'c2s', packet: 3 }]);
-      assert.deepEqual(res.applied, ['reflect c2s #3']);
-      assertNothingFrom(res.delivered, 3);
-      assert.equal(res.reply.length, 0, 'the client receives nothing of its own packet');
-      // The -e end opens it with the server→client keys: the MAC fails.
-      await waitForReason(r.e, 'EBADPACKET', eBefore + 1);
-    });
-
-    test('truncation mid-packet delivers the earlier packets and discards the partial one, with a log line', async () => {
-      const before = logLines(r.d, /ended in the middle of a packet/).length;
-      const cut = packetStart(5) + 500;
-      const res = await run(r, [{ kind: 'truncate', dir: 'c2s', after: cut }]);
-      assert.deepEqual(res.applied, [`truncate c2s@${cut} (end)`]);
-      assert.deepEqual(res.delivered, PAYLOAD.subarray(0, 5 * MAX_DATA), 'packets 0–4, whole');
-      await waitUntil(
-        () => logLines(r.d, /ended in the middle of a packet/, { pending: 500 }).length > before,
-        '-d logs the discarded partial packet (pending: 500)',
-        10_000,
-        () => r.d.output(),
-      );
-    });
-
-    test('truncation at a packet boundary looks like a clean EOF (as in spiped): the packets before it arrive', async () => {
-      const truncs = logLines(r.d, /ended in the middle of a packet/).length;
-      const res = await run(r, [{ kind: 'truncate', dir: 'c2s', after: packetStart(5) }]);
-      assert.equal(res.applied.length, 1);
-      assert.deepEqual(res.delivered, PAYLOAD.subarray(0, 5 * MAX_DATA));
-      assert.equal(logLines(r.d, /ended in the middle of a packet/).length, truncs);
+      const before = await refusals(r.e, c.refusals);
+      r.proxy.setFaults([{ kind: 'flip', dir: 's2c', packet: n, offset: 17, bit: 5 }]);
+      const got = await transfer(r.entry, r.payload, 20_000, true);
+      const link = r.proxy.links().at(-1)!;
+      assert.match(link.applied[0] ?? '', /^flip s2c@\d+ bit 5$/);
+      const limit = dataBefore(link, 's2c', n);
+      assert.ok(got.bytes <= limit, `client got ${got.bytes} bytes, more than ${limit}`);
+      assert.ok(got.data.equals(r.payload.subarray(0, got.bytes)), 'a prefix of the echo');
+      await waitForRefusal(r.e, c.refusals, before);
     });
   });
 }
-
-describe('integrity of the return direction', () => {
-  let r: Rig;
-  before(async () => {
-    r = await rig('tcp', await echoServer());
-  });
-
-  test('bit flip in server→client packet n drops the connection at the -e end; the client gets nothing from packet n on', async () => {
-    const n = 3;
-    r.proxy.setFaults([{ kind: 'flip', dir: 's2c', offset: packetStart(n) + 17, bit: 5 }]);
-    const got = await transfer(r.entry, PAYLOAD, 20_000, true);
-    assert.deepEqual(r.proxy.links().at(-1)!.applied, [`flip s2c@${packetStart(n) + 17} bit 5`]);
-    assert.ok(got.bytes <= n * MAX_DATA, `client got ${got.bytes} bytes`);
-    assert.ok(got.data.equals(PAYLOAD.subarray(0, got.bytes)), 'a prefix of the echo');
-    await waitForReason(r.e, 'EBADPACKET', 1);
-  });
-});

@@ -1,13 +1,14 @@
 // Goal: SIGTERM under load drains — with 10 transfers of 32 MiB in flight, the -e end refuses new
 // connections at once, lets every transfer finish intact and exits 0; with --shutdown-timeout 1
 // and targets too slow to finish, it cuts them after 1 s, logs each one cut, and exits 1; TCP and
-// UNIX.
+// UNIX with spiped framing, and TCP with compact framing (DESIGN.md §9).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import type { Framing } from '../../src/crypto/kdf.js';
 import { startCloakpipe } from '../support/ends.js';
 import { parseHostPort } from '../support/net.js';
 import { logLines, type Proc, stopAll, waitUntil } from '../support/procs.js';
@@ -16,9 +17,10 @@ import { streamTransfer, type TestServer, throttledServer } from '../helpers/tar
 
 after(stopAll);
 
-/** -e → -d → `target`, the -e end with `eFlags`; sources on `transport`. */
+/** -e → -d → `target` with `framing`, the -e end with `eFlags`; sources on `transport`. */
 async function pair(
   transport: 'tcp' | 'unix',
+  framing: Framing,
   target: TestServer,
   eFlags: string[],
 ): Promise<{ e: Proc; entry: string; d: Proc }> {
@@ -27,8 +29,19 @@ async function pair(
   writeFileSync(key, randomBytes(32), { mode: 0o600 });
   const src = (name: string): string =>
     transport === 'unix' ? join(dir, `${name}.sock`) : '[127.0.0.1]:0';
-  const d = await startCloakpipe(['-d', '-s', src('d'), '-t', target.address, '-k', key]);
-  const e = await startCloakpipe(['-e', '-s', src('e'), '-t', d.address, '-k', key, ...eFlags]);
+  const f = ['--framing', framing];
+  const d = await startCloakpipe(['-d', '-s', src('d'), '-t', target.address, '-k', key, ...f]);
+  const e = await startCloakpipe([
+    '-e',
+    '-s',
+    src('e'),
+    '-t',
+    d.address,
+    '-k',
+    key,
+    ...f,
+    ...eFlags,
+  ]);
   return { e: e.proc, entry: e.address, d: d.proc };
 }
 
@@ -46,12 +59,18 @@ function tryConnect(address: string): Promise<string> {
   });
 }
 
-for (const transport of ['tcp', 'unix'] as const) {
-  describe(`shutdown under load over ${transport}`, () => {
+const RUNS: readonly (readonly ['tcp' | 'unix', Framing])[] = [
+  ['tcp', 'spiped'],
+  ['unix', 'spiped'],
+  ['tcp', 'compact'],
+];
+
+for (const [transport, framing] of RUNS) {
+  describe(`shutdown under load over ${transport}, ${framing} framing`, () => {
     test('SIGTERM with 10 × 32 MiB in flight: new connects are refused, every transfer completes intact, exit 0', async () => {
       // 5 MiB/s per connection: 32 MiB take 6 s or more, so all 10 are in flight at the signal.
       const target = await throttledServer(5 * MiB, 'digest');
-      const p = await pair(transport, target, []);
+      const p = await pair(transport, framing, target, []);
       const blocks = Array.from({ length: 10 }, () => randomBytes(MiB));
       const transfers = blocks.map((b) => streamTransfer(p.entry, b, 32, { timeoutMs: 120_000 }));
       await waitUntil(
@@ -81,7 +100,7 @@ for (const transport of ['tcp', 'unix'] as const) {
 
     test('SIGTERM with --shutdown-timeout 1 and targets too slow to finish: after 1 s the connections are cut and listed, exit 1', async () => {
       const target = await throttledServer(256 * 1024, 'digest');
-      const p = await pair(transport, target, ['--shutdown-timeout', '1']);
+      const p = await pair(transport, framing, target, ['--shutdown-timeout', '1']);
       const blocks = Array.from({ length: 4 }, () => randomBytes(MiB));
       const transfers = blocks.map((b) =>
         streamTransfer(p.entry, b, 8, { timeoutMs: 60_000, allowReset: true }),

@@ -2,7 +2,9 @@
  * An adversarial spiped peer built from cloakpipe's own protocol pieces (kdf.deriveDhMacKeys,
  * HMAC-SHA256, the group-14 prime): it knows the key, speaks the handshake correctly, but sends a
  * Diffie-Hellman value of its choosing (y = p, y > p, 0, p−1, 1, or an honest one). As a client it
- * attacks a cloakpipe -d; as a fake server it answers a cloakpipe -e.
+ * attacks a cloakpipe -d; as a fake server it answers a cloakpipe -e. It derives its MAC keys under
+ * either framing (spiped's by default, or compact's label, DESIGN.md §9.1), to face an end of that
+ * framing.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -10,7 +12,7 @@ import { connect, createServer, type Server, type Socket } from 'node:net';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { GROUP14_PRIME_HEX, generateEphemeralKey } from '../../src/crypto/dh.js';
-import { deriveDhMacKeys } from '../../src/crypto/kdf.js';
+import { deriveDhMacKeys, type Framing } from '../../src/crypto/kdf.js';
 import { DH_LEN, NONCE_LEN, YH_LEN } from '../../src/crypto/sizes.js';
 import { parseHostPort } from '../support/net.js';
 
@@ -65,13 +67,14 @@ export interface AttackResult {
  * Connect to a cloakpipe -d at `address` as a handshake client with key `key` (K, 32 bytes) and
  * send `y` with a correct MAC (or a broken one with `breakMac`). Resolves when the server closes
  * the connection; if it answers with its own y ‖ h instead, we half-close (a clean EOF at a packet
- * boundary) and resolve once it closes. Rejects after `timeoutMs` (default 10 s).
+ * boundary) and resolve once it closes. Rejects after `timeoutMs` (default 10 s). The MAC keys
+ * are those of `framing` (default 'spiped').
  */
 export function attackServer(
   address: string,
   key: Uint8Array,
   y: Uint8Array,
-  opts: { breakMac?: boolean; timeoutMs?: number } = {},
+  opts: { breakMac?: boolean; timeoutMs?: number; framing?: Framing } = {},
 ): Promise<AttackResult> {
   const timeoutMs = opts.timeoutMs ?? 10_000;
   return new Promise((resolve, reject) => {
@@ -93,7 +96,7 @@ export function attackServer(
       got = Buffer.concat([got, d]);
       if (mac === null && got.length >= NONCE_LEN) {
         // C3, C4: dk1 from both nonces, then y ‖ HMAC(dhmac_C, y).
-        mac = deriveDhMacKeys(key, nonceC, got.subarray(0, NONCE_LEN));
+        mac = deriveDhMacKeys(key, nonceC, got.subarray(0, NONCE_LEN), opts.framing);
         const h = Buffer.from(hmac(sha256, mac.dhmacC, y));
         if (opts.breakMac) h[0]! ^= 1;
         sentAt = Date.now();
@@ -163,12 +166,14 @@ export async function closeAllFakeServers(): Promise<void> {
 /**
  * Listen on 127.0.0.1 (or `unixPath`) as a handshake server for a cloakpipe -e: send a nonce at
  * once, read the client's nonce and y_C ‖ h_C (recording whether h_C verifies under `key`), then
- * answer with `y` and a correct MAC h_S = HMAC(dhmac_S, y) keyed by `key`.
+ * answer with `y` and a correct MAC h_S = HMAC(dhmac_S, y) keyed by `key`, with the MAC keys of
+ * `framing`.
  */
 export async function fakeServer(
   key: Uint8Array,
   y: Uint8Array,
   unixPath?: string,
+  framing: Framing = 'spiped',
 ): Promise<FakeServer> {
   const conns: FakeServerConn[] = [];
   const sockets = new Set<Socket>();
@@ -188,7 +193,7 @@ export async function fakeServer(
       }
       got = Buffer.concat([got, d]);
       if (got.length < NONCE_LEN + YH_LEN) return;
-      const mac = deriveDhMacKeys(key, got.subarray(0, NONCE_LEN), nonceS);
+      const mac = deriveDhMacKeys(key, got.subarray(0, NONCE_LEN), nonceS, framing);
       const yC = got.subarray(NONCE_LEN, NONCE_LEN + DH_LEN);
       const hC = got.subarray(NONCE_LEN + DH_LEN, NONCE_LEN + YH_LEN);
       c.clientMacOk = Buffer.from(hmac(sha256, mac.dhmacC, yC)).equals(hC);

@@ -4,39 +4,54 @@
  * reorder, replay, reflect, stall). Works over TCP and UNIX sockets.
  *
  * Offsets count the bytes of one direction of one connection from its first byte. The handshake
- * is NONCE_LEN + YH_LEN = 320 bytes per direction (DESIGN.md §2.2), so packet n of a direction starts
- * at packetStart(n) = 320 + 1060·n. With any fault set, each direction is forwarded in whole
- * protocol units (the 32-byte nonce, the 288-byte y ‖ h, then 1060-byte packets), which is how
+ * is HANDSHAKE_LEN bytes per direction (DESIGN.md §2.2); under spiped framing packet n of a
+ * direction starts at packetStart(n). With any fault set, each direction is forwarded in whole
+ * protocol units (the nonce, y ‖ h, then packets or compact frames: ./wire-units.ts), which is how
  * both ends write them; a partial unit is forwarded when its sender ends. With no fault the proxy
- * is a plain byte pipe.
+ * is a plain byte pipe. Compact frames vary in length, so faults on them name the frame (`packet`)
+ * and an offset inside it, and the proxy needs the key (see faultProxy()).
  */
 import { connect, createServer, type Socket } from 'node:net';
-import { NONCE_LEN, PACKET_LEN, YH_LEN } from '../../src/crypto/sizes.js';
+import { PACKET_LEN } from '../../src/crypto/sizes.js';
 import { parseHostPort } from '../support/net.js';
+import {
+  cuttersFor,
+  type Direction,
+  HANDSHAKE_LEN,
+  type UnitCutter,
+  type WireFraming,
+} from './wire-units.js';
 
-/** Bytes of the handshake in each direction: nonce, then y ‖ HMAC(y). */
-export const HANDSHAKE_LEN = NONCE_LEN + YH_LEN;
+export { type Direction, HANDSHAKE_LEN, type WireFraming } from './wire-units.js';
 
-/** Offset of data packet `n` (from 0) in either direction's stream. */
+/** Offset of spiped-framing data packet `n` (from 0) in either direction's stream. */
 export function packetStart(n: number): number {
   return HANDSHAKE_LEN + n * PACKET_LEN;
 }
 
-/** c2s: from the -e end (handshake client) to the -d end; s2c: the reverse. */
-export type Direction = 'c2s' | 's2c';
-
-/** One way to damage a connection. Offsets are in `dir`'s stream; packets count from 0. */
+/**
+ * One way to damage a connection. Offsets are in `dir`'s stream; packets (spiped packets or
+ * compact frames) count from 0. Where a fault takes an optional `packet`, its offsets count from
+ * the start of that packet instead (a negative flip offset from its end), and it fires only there.
+ */
 export type Fault =
   /** Hold every unit (of `dir`, or of both directions) for `ms` before forwarding it. */
   | { readonly kind: 'delay'; readonly ms: number; readonly dir?: Direction }
   /** Do not forward the bytes at offsets [from, to). */
-  | { readonly kind: 'drop'; readonly dir: Direction; readonly from: number; readonly to: number }
+  | {
+      readonly kind: 'drop';
+      readonly dir: Direction;
+      readonly from: number;
+      readonly to: number;
+      readonly packet?: number;
+    }
   /** Flip bit `bit` (0–7, default 0) of the byte at `offset`. */
   | {
       readonly kind: 'flip';
       readonly dir: Direction;
       readonly offset: number;
       readonly bit?: number;
+      readonly packet?: number;
     }
   /**
    * Forward the first `after` bytes, then cut: 'end' half-closes towards the receiver (a FIN, the
@@ -47,6 +62,7 @@ export type Fault =
       readonly dir: Direction;
       readonly after: number;
       readonly how?: 'end' | 'reset';
+      readonly packet?: number;
     }
   /** Swap packets `packet` and `packet + 1`. */
   | { readonly kind: 'reorder'; readonly dir: Direction; readonly packet: number }
@@ -63,6 +79,11 @@ export interface LinkStats {
   readonly read: Record<Direction, number>;
   /** Faults that fired, in order, described (e.g. 'flip c2s@3500 bit 2'). */
   readonly applied: string[];
+  /**
+   * The whole data units (packets or frames) of each direction as sent, in order: bytes on the
+   * wire, and (compact frames only, from the header) data bytes carried.
+   */
+  readonly units: Record<Direction, { readonly wire: number; readonly data: number | null }[]>;
   /** Both sockets are closed. */
   closed: boolean;
 }
@@ -92,16 +113,17 @@ function dialAddress(address: string): Socket {
     : connect({ ...parseHostPort(address), allowHalfOpen: true });
 }
 
-/** Length of the protocol unit that starts at `offset`: nonce, y ‖ h, or a packet. */
-function unitLength(offset: number): number {
-  if (offset < NONCE_LEN) return NONCE_LEN - offset;
-  if (offset < HANDSHAKE_LEN) return HANDSHAKE_LEN - offset;
-  return PACKET_LEN - ((offset - HANDSHAKE_LEN) % PACKET_LEN);
-}
-
-/** Packet number of a unit starting at `offset`, or null for a handshake unit. */
-function packetAt(offset: number): number | null {
-  return offset < HANDSHAKE_LEN ? null : Math.floor((offset - HANDSHAKE_LEN) / PACKET_LEN);
+/**
+ * Where fault `f` applies in the unit [start, end) (data unit `n`, null for a handshake or partial
+ * unit): its offsets made absolute, or null if it names another packet.
+ */
+function placed<F extends Fault>(f: F, start: number, end: number, n: number | null): F | null {
+  if (!('packet' in f) || f.packet === undefined) return f;
+  if (f.packet !== n) return null;
+  if (f.kind === 'flip') return { ...f, offset: (f.offset < 0 ? end : start) + f.offset };
+  if (f.kind === 'drop') return { ...f, from: start + f.from, to: start + f.to };
+  if (f.kind === 'truncate') return { ...f, after: start + f.after };
+  return f;
 }
 
 /** One direction of one connection: reads `src`, applies the faults, writes `dst`. */
@@ -114,6 +136,10 @@ class Lane {
   #cut = false; // truncated: discard the rest
   #stalled = false;
   #writeBlocked = false;
+  /** A plain byte pipe: no faults, or unit boundaries unknown. */
+  #raw: boolean;
+  /** Data units (packets or frames) seen whole so far. */
+  #units = 0;
   readonly #queue: { due: number; run: () => void }[] = []; // delayed writes and ends, in order
   #timer: NodeJS.Timeout | null = null;
 
@@ -123,8 +149,11 @@ class Lane {
     readonly dst: Socket,
     readonly faults: readonly Fault[],
     readonly stats: LinkStats,
-    readonly raw: boolean,
-  ) {}
+    raw: boolean,
+    readonly cutter: UnitCutter,
+  ) {
+    this.#raw = raw;
+  }
 
   start(): void {
     this.src.on('data', (d: Buffer) => this.#onData(d));
@@ -138,23 +167,38 @@ class Lane {
   #onData(d: Buffer): void {
     this.stats.read[this.dir] += d.length;
     if (this.#cut) return;
-    if (this.raw) {
+    if (this.#raw) {
       this.#pos += d.length;
       return this.emit(d);
     }
     let off = 0;
     while (off < d.length && !this.#cut && !this.#stalled) {
-      const need = unitLength(this.#pos + this.#unitHave);
-      const take = Math.min(need, d.length - off);
+      const len = this.#unitLength();
+      if (len === null) {
+        // Boundaries unknown from here on: forward the rest as it comes.
+        this.#note(`unit boundaries unknown ${this.dir}@${this.#pos}; forwarding raw`);
+        this.#raw = true;
+        const held = Buffer.concat([...this.#unit, d.subarray(off)]);
+        this.#unit = [];
+        this.#unitHave = 0;
+        this.#pos += held.length;
+        return this.emit(held);
+      }
+      const take = Math.min(len - this.#unitHave, d.length - off);
       this.#unit.push(d.subarray(off, off + take));
       this.#unitHave += take;
       off += take;
-      if (take === need) this.#flushUnit(true);
+      if (this.#unitHave === len && this.#unitLength() === len) this.#flushUnit(true);
     }
   }
 
+  /** Length of the unit being read (a lower bound until its header is in), or null if unknown. */
+  #unitLength(): number | null {
+    return this.cutter.length(this.#pos, this.#unitHave, () => Buffer.concat(this.#unit));
+  }
+
   #onEnd(): void {
-    if (!this.raw && this.#unitHave > 0 && !this.#cut && !this.#stalled) this.#flushUnit(false);
+    if (!this.#raw && this.#unitHave > 0 && !this.#cut && !this.#stalled) this.#flushUnit(false);
     if (this.#held) this.emit(this.#held);
     this.#held = null;
     if (this.#cut || this.#stalled) return;
@@ -169,10 +213,17 @@ class Lane {
     this.#unitHave = 0;
     this.#pos += buf.length;
     const end = start + buf.length;
-    const n = whole ? packetAt(start) : null;
+    let n: number | null = null;
+    if (whole) this.cutter.passed(start, buf);
+    if (whole && start >= HANDSHAKE_LEN) {
+      n = this.#units++;
+      this.stats.units[this.dir].push({ wire: buf.length, data: this.cutter.dataOf(start) });
+    }
     // Byte faults, in list order.
-    for (const f of this.faults) {
-      if (!('dir' in f) || f.dir !== this.dir) continue;
+    for (const listed of this.faults) {
+      if (!('dir' in listed) || listed.dir !== this.dir) continue;
+      const f = placed(listed, start, end, n);
+      if (f === null) continue;
       if (f.kind === 'flip' && f.offset >= start && f.offset < end) {
         buf = Buffer.from(buf);
         const bit = f.bit ?? 0;
@@ -185,8 +236,10 @@ class Lane {
         this.#note(`drop ${this.dir}[${start + a},${start + b})`);
       }
     }
-    for (const f of this.faults) {
-      if (!('dir' in f) || f.dir !== this.dir) continue;
+    for (const listed of this.faults) {
+      if (!('dir' in listed) || listed.dir !== this.dir) continue;
+      const f = placed(listed, start, end, n);
+      if (f === null) continue;
       if ((f.kind === 'truncate' || f.kind === 'stall') && f.after <= end) {
         const keep = Math.max(0, f.after - start);
         if (keep > 0) this.emit(buf.subarray(0, keep));
@@ -286,18 +339,27 @@ class Lane {
 
 /**
  * Start a proxy that listens on 127.0.0.1 (or the UNIX path `listenPath`) and forwards to
- * `upstream` (spiped grammar), damaging each new connection with `faults`.
+ * `upstream` (spiped grammar), damaging each new connection with `faults`. `wire` says how to
+ * find the units of the encrypted stream: spiped framing by default; for compact framing it
+ * carries K, and one end must run -f (./wire-units.ts), or the proxy forwards the data phase
+ * whole and undamaged (noting it in the link's `applied`).
  */
 export async function faultProxy(
   upstream: string,
   faults: readonly Fault[] = [],
   listenPath?: string,
+  wire?: WireFraming,
 ): Promise<FaultProxy> {
   let current = [...faults];
   const links: LinkStats[] = [];
   const sockets = new Set<Socket>();
   const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (client) => {
-    const stats: LinkStats = { read: { c2s: 0, s2c: 0 }, applied: [], closed: false };
+    const stats: LinkStats = {
+      read: { c2s: 0, s2c: 0 },
+      applied: [],
+      units: { c2s: [], s2c: [] },
+      closed: false,
+    };
     links.push(stats);
     const up = dialAddress(upstream);
     for (const s of [client, up]) {
@@ -317,8 +379,9 @@ export async function faultProxy(
     });
     client.on('close', () => sockets.delete(client));
     const raw = current.length === 0;
-    const c2s = new Lane('c2s', client, up, current, stats, raw);
-    const s2c = new Lane('s2c', up, client, current, stats, raw);
+    const cut = cuttersFor(wire);
+    const c2s = new Lane('c2s', client, up, current, stats, raw, cut.c2s);
+    const s2c = new Lane('s2c', up, client, current, stats, raw, cut.s2c);
     c2s.other = s2c;
     s2c.other = c2s;
     up.once('connect', () => {

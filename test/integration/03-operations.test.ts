@@ -278,21 +278,3 @@ test('--workers 2: two processes share the listener, both serve tunnels, SIGTERM
   assert.equal(pids.size, 2, `tunnels served by ${pids.size} worker(s)`);
   assert.equal(await d.proc.stop('SIGTERM'), 0);
 });
-
-test('--workers with --cluster is a usage error', async () => {
-  const { runCloakpipe } = await import('../support/ends.js');
-  const r = await runCloakpipe([
-    '-d',
-    '--cluster',
-    '-s',
-    '[127.0.0.1]:0',
-    '-t',
-    '127.0.0.1:9',
-    '-k',
-    key,
-    '--workers',
-    '2',
-  ]);
-  assert.equal(r.code, 1);
-  assert.match(r.stderr, /--workers above 1 cannot be combined/);
-});

@@ -213,7 +213,7 @@ test('a compact stream cut in the middle of a frame: ETRUNC logged, only whole f
   proxy.setFaults([{ kind: 'truncate', dir: 'c2s', after: HANDSHAKE_LEN + 3 * frame + 100 }]);
   await transfer(e.address, randomBytes(200_000), 20_000, true);
   await waitUntil(
-    () => logLines(d.proc, /in the middle of a packet/).length > 0,
+    () => logLines(d.proc, /in the middle of a frame/).length > 0,
     'an ETRUNC line',
     10_000,
     () => d.proc.output(),

@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { rmSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startCloakpipe, startCloakpipeUnder } from '../ends.js';
 import { createNetns, execCapture, type Netns, type Trap, trapPorts } from '../netns.js';
@@ -68,10 +68,10 @@ export interface TunnelledCluster extends TunnelPair {
   addPair(o?: PairOptions): Promise<TunnelPair>;
   /**
    * Assert that nothing reached around the tunnel: the traps saw no connection, every client
-   * connection on every live node belongs to a -d process (found with `ss -tnp` inside the
-   * namespace; replication links and a node's MIGRATE connection to another node excepted), and
-   * every TCP connection this test process holds goes to a port an -e process listens on.
-   * Resolves the counts checked.
+   * connection on every live node belongs to a -d process or one of its --workers (found with
+   * `ss -tnp` inside the namespace; replication links and a node's MIGRATE connection to another
+   * node excepted), and every TCP connection this test process holds goes to a port an -e
+   * process listens on. Resolves the counts checked.
    */
   assertTunnelOnly(opts?: { minNodeClients?: number }): Promise<TunnelCheck>;
   /** Stop every pair and the cluster, close the traps and delete the namespace. Never throws. */
@@ -133,6 +133,32 @@ function normAddr(a: string): string {
 }
 
 const portOf = (a: string): number => Number(a.slice(a.lastIndexOf(':') + 1));
+
+/** `pids` and every live descendant of them (an end's --workers processes), from /proc. */
+export function withDescendants(pids: Iterable<number | undefined>): Set<number> {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'latin1');
+    } catch {
+      continue; // exited meanwhile
+    }
+    // pid (comm) state ppid …: comm may hold spaces and parentheses, so read after the last ')'.
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
+  }
+  const out = new Set<number>();
+  const todo = [...pids].filter((p): p is number => p !== undefined);
+  while (todo.length > 0) {
+    const p = todo.pop()!;
+    if (out.has(p)) continue;
+    out.add(p);
+    todo.push(...(children.get(p) ?? []));
+  }
+  return out;
+}
 
 /**
  * Start a namespace with a cluster (the options of startCluster) and `cloakpipe -d [--cluster]`
@@ -216,7 +242,7 @@ export async function startTunnelledCluster(o: TunnelledOptions = {}): Promise<T
     // Every client connection on every live node must belong to a -d process. CLIENT LIST first,
     // then `ss -tnp` in the namespace to find each connection's owner; a connection that closed
     // in between is simply looked at again on the next pass.
-    const dPids = new Set(pairs.map((p) => p.d?.child.pid));
+    const dPids = withDescendants(pairs.map((p) => p.d?.child.pid));
     // A node's own connections to another node (MIGRATE keeps one cached for 10 s) are internal.
     const nodePids = new Set(c.nodes.map((n) => n.pid));
     let nodeClients: number;
@@ -257,7 +283,7 @@ export async function startTunnelledCluster(o: TunnelledOptions = {}): Promise<T
     const min = opts.minNodeClients ?? 0;
     assert.ok(nodeClients >= min, `expected ≥ ${min} node clients from -d, saw ${nodeClients}`);
     // This process's TCP connections go only to the -e ends' listeners.
-    const ePids = new Set(pairs.map((p) => p.e?.child.pid));
+    const ePids = withDescendants(pairs.map((p) => p.e?.child.pid));
     const ePorts = new Set(
       parseSs(await execCapture(['ss', '-tlnpH']))
         .filter((s) => s.pids.some((p) => ePids.has(p)))

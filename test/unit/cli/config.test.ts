@@ -134,6 +134,14 @@ describe('buildConfig defaults', () => {
     });
   });
 
+  test('--workers 2 with --cluster, on both ends', () => {
+    for (const end of ['-e', '-d']) {
+      const c = build([end, '--cluster', ...BASE, '--workers', '2']);
+      assert.equal(c.workers, 2);
+      assert.equal(c.cluster?.end, end === '-e' ? 'encrypt' : 'decrypt');
+    }
+  });
+
   test('--cluster -e: node ports follow the -s port; the advertised host follows -s', () => {
     const c = build(['-e', '--cluster', ...BASE]);
     assert.deepEqual(c.cluster, {
@@ -264,11 +272,6 @@ describe('buildConfig refuses conflicts with a UsageError', () => {
       'fractional --workers',
       ['-e', ...BASE, '--workers', '1.5'],
       '--workers 1.5: expected a number or auto',
-    ],
-    [
-      '--workers with --cluster',
-      ['-e', '--cluster', ...BASE, '--workers', '2'],
-      /^--workers above 1 cannot be combined with --cluster/,
     ],
 
     ['--ready-probe alone', ['-e', ...BASE, '--ready-probe'], '--ready-probe needs --metrics'],
