@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { getEngine } from '../crypto/engines.js';
 import type { ClusterAuth } from '../cluster/auth.js';
 import { loadClusterAuth, nilClusterMetrics } from '../daemon/cluster.js';
+import { registerClusterPrimarySeries } from '../daemon/aggregate.js';
 import { startOpsServer } from '../daemon/http.js';
 import { KeyRing } from '../daemon/keyring.js';
 import { CounterMetrics, createLogger, teeMetrics } from '../daemon/observe.js';
@@ -165,7 +166,14 @@ export async function run(c: Config): Promise<number> {
       ? startClusterPrimary(c.cluster, { log, auth, metrics: nilClusterMetrics })
       : null;
     try {
-      return await runWorkersPrimary(c, log, stdinKey);
+      return await runWorkersPrimary(
+        c,
+        log,
+        stdinKey,
+        shared === null
+          ? {}
+          : { onMetrics: (r) => registerClusterPrimarySeries(r, () => shared.stats()) },
+      );
     } finally {
       shared?.close();
       stdinKey?.fill(0);

@@ -18,6 +18,7 @@ import {
   type MetricValue,
   Registry,
 } from 'prom-client';
+import type { ClusterPrimaryStats } from './cluster-primary.js';
 import type { MetricsSource } from './http.js';
 
 /** One process's metrics as prom-client's getMetricsAsJSON() gives them. */
@@ -76,4 +77,35 @@ export class AggregatedMetrics implements MetricsSource {
     parts.push(await this.primaryRegistry.getMetricsAsJSON());
     return AggregatorRegistry.aggregate(parts).metrics();
   }
+}
+
+/**
+ * Cluster mode with --workers: the primary owns the node map (-e) or the poller (-d), so its
+ * counts are the end's. Registers cloakpipe_cluster_nodes and cloakpipe_cluster_listeners on
+ * `registry` (the primary's), read from `stats` at scrape time; merged with the workers' series
+ * of the same names by their max (prom.ts), so the primary's count wins over a worker's 0.
+ */
+export function registerClusterPrimarySeries(
+  registry: Registry,
+  stats: () => ClusterPrimaryStats,
+): void {
+  const registers = [registry];
+  new Gauge({
+    name: 'cloakpipe_cluster_nodes',
+    help: 'Cluster nodes known (cluster mode)',
+    aggregator: 'max',
+    registers,
+    collect(): void {
+      this.set(stats().nodesKnown);
+    },
+  });
+  new Gauge({
+    name: 'cloakpipe_cluster_listeners',
+    help: 'Local node listeners open (cluster mode, -e)',
+    aggregator: 'max',
+    registers,
+    collect(): void {
+      this.set(stats().listenersOpen);
+    },
+  });
 }

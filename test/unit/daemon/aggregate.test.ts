@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { Gauge } from 'prom-client';
-import { AggregatedMetrics } from '../../../src/daemon/aggregate.js';
+import { AggregatedMetrics, registerClusterPrimarySeries } from '../../../src/daemon/aggregate.js';
 import { PromMetrics } from '../../../src/daemon/prom.js';
 
 /** A worker's metrics after `n` tunnels of `bytes` each way, one still open. */
@@ -57,4 +57,21 @@ test('two workers and the primary merge into one scrape', async () => {
   assert.deepEqual(series(text, 'cloakpipe_worker_restarts_total'), [1]);
   assert.deepEqual(series(text, 'cloakpipe_test_primary_gauge'), [7]);
   assert.deepEqual(series(text, 'process_start_time_seconds'), []);
+});
+
+test("cluster mode: the primary's node and listener counts win over the workers' zeros", async () => {
+  const workers = [0, 1].map(() => new PromMetrics({ mode: 'encrypt' }, { cluster: true }));
+  const agg = new AggregatedMetrics(
+    () => Promise.all(workers.map((w) => w.registry.getMetricsAsJSON())),
+    { listening: () => 2, restarts: () => 0 },
+    { mode: 'encrypt' },
+  );
+  let stats = { nodesKnown: 6, listenersOpen: 4 };
+  registerClusterPrimarySeries(agg.primaryRegistry, () => stats);
+  let text = await agg.metrics();
+  assert.deepEqual(series(text, 'cloakpipe_cluster_nodes'), [6]);
+  assert.deepEqual(series(text, 'cloakpipe_cluster_listeners'), [4]);
+  stats = { nodesKnown: 7, listenersOpen: 5 };
+  text = await agg.metrics();
+  assert.deepEqual(series(text, 'cloakpipe_cluster_listeners'), [5], 'read at scrape time');
 });
