@@ -311,3 +311,24 @@ test("--workers 2: a terminal's Ctrl-C (SIGINT to the process group) drains once
   assert.equal(r.sha256, sha256hex(Buffer.concat([payload, payload])));
   assert.equal(await proc.exited, 0);
 });
+
+test('--workers 2: /readyz is 503 while no worker listens, 200 again once a new one does', async () => {
+  const target = await echoServer();
+  const port = await freePort();
+  const d = await workersEnd(target.address, ['-k', key], ['--metrics', String(port)]);
+  const readyz = async (): Promise<number> =>
+    (await fetch(`http://127.0.0.1:${port}/readyz`)).status;
+  assert.equal(await readyz(), 200);
+  const pids = logLines(d.proc, /^worker \d+ listens$/).map((l) => l.child_pid as number);
+  for (const pid of pids) process.kill(pid, 'SIGKILL');
+  const seen: number[] = [];
+  await waitUntil(
+    () => logLines(d.proc, /^worker \d+ exited unexpectedly/).length >= 2,
+    'both workers are seen dead',
+  );
+  seen.push(await readyz());
+  await waitUntil(() => logLines(d.proc, /^worker \d+ listens$/).length >= 3, 'a worker is back');
+  seen.push(await readyz());
+  assert.deepEqual(seen, [503, 200]);
+  assert.equal(await d.proc.stop('SIGTERM'), 0);
+});
