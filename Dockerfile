@@ -16,7 +16,9 @@
 # the image: .dockerignore keeps all but the sources out of the build context.
 #
 # Stopping: node runs as PID 1, which is fine here. cloakpipe installs its own SIGTERM/SIGINT
-# handlers (drain, then exit) and starts no child processes, so it needs neither a shell nor an init.
+# handlers (drain, then exit), so it needs neither a shell nor an init. With --workers N
+# (CLOAKPIPE_WORKERS) PID 1 is the primary: it passes the signal to its workers, waits for each
+# (it reaps its own children) and serves /metrics and the HEALTHCHECK's /healthz for all of them.
 # `docker stop` waits 10 s before SIGKILL. If you set CLOAKPIPE_SHUTDOWN_TIMEOUT, keep it below
 # that, or raise the wait (docker stop -t, compose stop_grace_period).
 #

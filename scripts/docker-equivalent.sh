@@ -7,8 +7,8 @@
 #   2. build stage: npm ci + tsc on exactly the files the build stage COPYs
 #   3. runtime stage: npm ci --omit=dev, the compiled dist/src, bin/, healthcheck.mjs
 #   4. as uid 1000: --version, the default CMD (--help), keygen
-#   5. a real tunnel: an echo target, a -d end running as PID 1 of its own PID namespace (as in a
-#      container, so `docker stop`'s SIGTERM semantics apply) and an -e end, 1 MiB through both,
+#   5. a real tunnel: an echo target, a -d end with two workers running as PID 1 of its own PID
+#      namespace (as in a container, so `docker stop`'s SIGTERM semantics apply) and an -e end, 1 MiB through both,
 #      compared byte for byte; the HEALTHCHECK script against the -d end's /healthz; SIGTERM to
 #      both, and a clean exit 0
 #
@@ -235,6 +235,9 @@ LOGS+=("$D_LOG" "$E_LOG")
 # delivers a SIGTERM sent from outside only because cloakpipe handles it.
 D_ARGS=(-d -s '[127.0.0.1]:0' -t "[127.0.0.1]:$ECHO_PORT" -k "$KEYS/tunnel.key")
 user_cmd "$D_METRICS"
+# With two workers, as CLOAKPIPE_WORKERS=2 would run it: the image's CLOAKPIPE_METRICS must not
+# stop --workers, PID 1 is then the primary, and it answers the HEALTHCHECK for its workers.
+UCMD+=(CLOAKPIPE_WORKERS=2)
 if unshare --pid --fork --kill-child -- true 2>/dev/null; then
   D_PID1=yes
   (cd "$APP" && exec unshare --pid --fork --kill-child -- "${UCMD[@]}" "${ENTRYPOINT[@]}" "${D_ARGS[@]}") \

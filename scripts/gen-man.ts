@@ -36,6 +36,8 @@ const PLACEHOLDER: Readonly<Record<string, string>> = {
   'log-level': 'level',
   crypto: 'engine',
   metrics: '[host:]port',
+  workers: 'n|auto',
+  'workers-schedule': 'rr|kernel',
 };
 
 /**
@@ -243,9 +245,17 @@ Stop accepting, wait for live connections to end (at most
 .B \-\-shutdown\-timeout
 seconds, if set), then exit.
 A second signal exits at once.
+With
+.BR \-\-workers ,
+every worker drains this way and the exit status is the worst of theirs.
 .TP
 .B SIGHUP
-Re\-read the key files; on failure keep the previous keys and log an error.
+Re\-read the key files (with
+.BR \-\-workers ,
+in every worker); on failure keep the previous keys and log an error.
+A key read from standard input
+.RB ( "\-k \-" )
+is kept.
 .SH EXIT STATUS
 .TP
 .B 0

@@ -13,6 +13,10 @@ import { LOG_LEVELS } from '../daemon/observe.js';
 /** The program's version (kept equal to package.json by a test). */
 export const VERSION = '0.1.0';
 
+/** --workers-schedule: node:cluster's round-robin through the primary, or the kernel's. */
+export const WORKER_SCHEDULES = ['rr', 'kernel'] as const;
+export type WorkerSchedule = (typeof WORKER_SCHEDULES)[number];
+
 /** Options of the tunnel command, in --help order: [flag, yargs option]. */
 export const TUNNEL_OPTIONS = {
   e: {
@@ -245,11 +249,19 @@ export const TUNNEL_OPTIONS = {
     describe: '-d: seconds between CLUSTER NODES queries that refresh the member allow-list',
   },
   workers: {
-    type: 'number',
-    default: 1,
+    type: 'string',
+    default: '1',
     group: 'Behaviour:',
     describe:
-      'Processes sharing the listener, to use several cores for many connections (not with --metrics or -k -)',
+      'Processes sharing the listener, to use several cores for many connections; auto = the cores available',
+  },
+  'workers-schedule': {
+    type: 'string',
+    choices: WORKER_SCHEDULES,
+    group: 'Behaviour:',
+    defaultDescription: 'rr, or NODE_CLUSTER_SCHED_POLICY',
+    describe:
+      'How --workers share new connections: rr = the primary accepts and deals them out in turn (even spread), kernel = each worker accepts (no hop; uneven spread)',
   },
   'dh-pool': {
     type: 'number',

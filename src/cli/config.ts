@@ -17,7 +17,7 @@ import {
   parseBindAddress,
   parseMetricsAddress,
 } from '../pipe/address.js';
-import type { TunnelArgs } from './args.js';
+import type { TunnelArgs, WorkerSchedule } from './args.js';
 import { UsageError } from './errors.js';
 
 /** -r's default: re-resolve the target every this many seconds. */
@@ -92,7 +92,10 @@ export interface Config {
   readonly metrics: HostPort | null;
   readonly readyProbe: boolean;
   readonly cluster: ClusterEncryptConfig | ClusterDecryptConfig | null;
+  /** Processes sharing the listener (--workers; `auto` already resolved). */
   readonly workers: number;
+  /** --workers-schedule, or null for node's default (NODE_CLUSTER_SCHED_POLICY, else rr). */
+  readonly workersSchedule: WorkerSchedule | null;
 }
 
 function nonNegative(name: string, v: number, integer: boolean): void {
@@ -162,12 +165,6 @@ function check(a: TunnelArgs, keys: readonly string[]): void {
       `--cluster-ports ${a['cluster-ports']}: expected A-B with 1 ≤ A ≤ B ≤ ${MAX_PORT}`,
     );
   nonNegative('--cluster-refresh', a['cluster-refresh'], false);
-  nonNegative('--workers', a.workers, true);
-  if (a.workers < 1) throw new UsageError('--workers must be at least 1');
-  if (a.workers > 1 && (a.metrics !== undefined || keys.includes('-')))
-    throw new UsageError(
-      '--workers above 1 cannot be combined with --metrics or -k - (each worker would keep its own metrics and stdin)',
-    );
   if (a['frame-bucket'] !== undefined) {
     if (a.framing !== 'compact') throw new UsageError('--frame-bucket needs --framing compact');
     try {
@@ -191,6 +188,18 @@ function check(a: TunnelArgs, keys: readonly string[]): void {
     );
 }
 
+/**
+ * --workers: a positive integer, or `auto` for `cores` (the cores this process may use). Throws
+ * UsageError.
+ */
+export function parseWorkers(text: string, cores: number): number {
+  if (text === 'auto') return Math.max(1, cores);
+  const n = /^[0-9]+$/.test(text.trim()) ? Number(text) : NaN;
+  if (Number.isNaN(n)) throw new UsageError(`--workers ${text}: expected a number or auto`);
+  if (n < 1) throw new UsageError('--workers must be at least 1');
+  return n;
+}
+
 /** -e's node-listener settings: bind where -s binds, advertise a host clients can reach. */
 function clusterEncrypt(a: TunnelArgs, source: Address): ClusterEncryptConfig {
   const bindHost = source.kind === 'tcp' ? source.host : '127.0.0.1';
@@ -211,11 +220,13 @@ function clusterEncrypt(a: TunnelArgs, source: Address): ClusterEncryptConfig {
 
 /**
  * Check `a` (as parsed by buildParser) and derive the Config: parse every address, apply the
- * defaults that depend on other flags, convert seconds to ms. Throws UsageError naming the flag
+ * defaults that depend on other flags, convert seconds to ms. `cores` is what `--workers auto`
+ * means (main passes os.availableParallelism()). Throws UsageError naming the flag
  * and what is wrong; never touches the file system or the network.
  */
-export function buildConfig(a: TunnelArgs): Config {
+export function buildConfig(a: TunnelArgs, cores = 1): Config {
   const keyFiles = ([] as string[]).concat(a.k ?? []);
+  const workers = parseWorkers(String(a.workers), cores);
   check(a, keyFiles);
   const source = address(null, a.s!, (t) => parseAddress(t, true));
   const target = address(null, a.t!, (t) => parseAddress(t));
@@ -265,6 +276,7 @@ export function buildConfig(a: TunnelArgs): Config {
     metrics,
     readyProbe: a['ready-probe'] === true,
     cluster,
-    workers: a.workers,
+    workers,
+    workersSchedule: (a['workers-schedule'] as WorkerSchedule | undefined) ?? null,
   };
 }

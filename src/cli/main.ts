@@ -5,6 +5,7 @@
  * synopsis and a pointer to --help. Errors are thrown below and turned into output and an
  * exit code in exactly one place, exitCode().
  */
+import { availableParallelism } from 'node:os';
 import { KeyFileError } from '../crypto/keyfile.js';
 import { startupErrorLine } from '../daemon/journal.js';
 import {
@@ -110,7 +111,7 @@ export async function main(argv: string[]): Promise<number> {
     if (argv[0] === 'spipe') return await spipe(argv.slice(1));
     const parsed = await parse(argv);
     if ('exit' in parsed) return parsed.exit;
-    return await runOrLaunch(argv, parsed.args, buildConfig(parsed.args));
+    return await runOrLaunch(argv, parsed.args, buildConfig(parsed.args, availableParallelism()));
   } catch (err) {
     return exitCode(err);
   }

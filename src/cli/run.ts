@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import { getEngine } from '../crypto/engines.js';
 import type { ClusterAuth } from '../cluster/auth.js';
 import { loadClusterAuth, nilClusterMetrics } from '../daemon/cluster.js';
+import { registerClusterPrimarySeries } from '../daemon/aggregate.js';
 import { startOpsServer } from '../daemon/http.js';
 import { KeyRing } from '../daemon/keyring.js';
 import { CounterMetrics, createLogger, RateLimitedWarning, teeMetrics } from '../daemon/observe.js';
@@ -17,11 +18,13 @@ import { formatAddress } from '../pipe/address.js';
 import { dial, type DialOptions } from '../pipe/dial.js';
 import { Resolver } from '../pipe/resolver.js';
 import { VERSION } from './args.js';
-import { reportListening, reportWhenWorkersListen } from './background.js';
+import { reportListening } from './background.js';
 import { type ClusterSetup, setupCluster, startClusterPrimary } from './cluster.js';
 import type { Config } from './config.js';
 import { StartError } from './errors.js';
-import { isWorker, runPrimary } from './workers.js';
+import { answerPrimary, onReload, onStop, requestStdinKey } from './workers-ipc.js';
+import { runWorkersPrimary } from './workers-primary.js';
+import { isWorker, workerId } from './workers.js';
 
 /** Resolve the target once; with -D, retry every second until it resolves. */
 async function resolveTarget(resolver: Resolver, target: string, wait: boolean, log: Logger) {
@@ -70,24 +73,37 @@ function clusterAuth(c: Config, log: Logger): ClusterAuth | null {
   return loaded.auth;
 }
 
-/** SIGTERM/SIGINT drain once (a second signal exits at once); SIGHUP re-reads the keys. */
+/** SIGHUP: re-read the key files (a `-k -` key is kept); on failure keep the previous keys. */
+function reloadKeys(keyring: KeyRing, log: Logger): void {
+  try {
+    keyring.load();
+    log.info(
+      { keys: keyring.paths.length },
+      'SIGHUP: key files re-read; live connections keep their session keys',
+    );
+  } catch (err) {
+    log.error(
+      { err: (err as Error).message },
+      'SIGHUP: key reload failed; keeping the previous keys',
+    );
+  }
+}
+
+/**
+ * SIGTERM/SIGINT drain once (a second signal exits at once); SIGHUP re-reads the keys. In a
+ * --workers worker the primary's stop messages count too, but its `drain` never counts as a
+ * second signal: a terminal's Ctrl-C reaches the worker and the primary both.
+ */
 function handleSignals(daemon: Daemon, keyring: KeyRing, log: Logger): Promise<number> {
-  process.on('SIGHUP', () => {
-    try {
-      keyring.load();
-      log.info(
-        { keys: keyring.paths.length },
-        'SIGHUP: key files re-read; live connections keep their session keys',
-      );
-    } catch (err) {
-      log.error(
-        { err: (err as Error).message },
-        'SIGHUP: key reload failed; keeping the previous keys',
-      );
-    }
-  });
+  process.on('SIGHUP', () => reloadKeys(keyring, log));
   return new Promise<number>((resolve) => {
     let signals = 0;
+    let draining = false;
+    const drain = (): void => {
+      if (draining) return;
+      draining = true;
+      void daemon.shutdown().then(resolve);
+    };
     const onSignal = (sig: NodeJS.Signals): void => {
       if (++signals > 1) {
         log.warn({ signal: sig }, 'second signal: exiting now');
@@ -95,10 +111,20 @@ function handleSignals(daemon: Daemon, keyring: KeyRing, log: Logger): Promise<n
         return;
       }
       log.info({ signal: sig }, 'signal received');
-      void daemon.shutdown().then(resolve);
+      drain();
     };
     process.on('SIGTERM', onSignal);
     process.on('SIGINT', onSignal);
+    if (isWorker())
+      onStop((now) => {
+        if (now) {
+          log.warn('the primary had a second signal: exiting now');
+          resolve(1);
+        } else if (!draining) {
+          log.info('the primary had a signal: draining');
+          drain();
+        }
+      });
   });
 }
 
@@ -119,22 +145,40 @@ function switchUser(user: NonNullable<Config['user']>): void {
  * it cannot start; whatever it had opened by then is closed.
  */
 export async function run(c: Config): Promise<number> {
-  const log = createLogger(c.logLevel, 1, { numericLevels: c.numericLevels });
+  const root = createLogger(c.logLevel, 1, { numericLevels: c.numericLevels });
+  // With --workers every line says whose it is: 0 is the primary, 1, 2, … the workers.
+  const log = c.workers > 1 ? root.child({ worker: workerId() }) : root;
   const keyring = new KeyRing(c.keyFiles, log, { allowEmpty: c.allowEmptyKey });
+  if (isWorker() && c.keyFiles.includes('-')) {
+    const k = await requestStdinKey();
+    keyring.useStdinKey(k);
+    k.fill(0);
+  }
   keyring.load();
+  // A --workers primary passes SIGHUP on as a message: one that arrived before this line was
+  // dropped (the keys were read just now), where a signal would have killed the worker.
+  if (isWorker()) onReload(() => reloadKeys(keyring, log));
   const auth = clusterAuth(c, log);
   if (c.workers > 1 && !isWorker()) {
+    const stdinKey = keyring.stdinKey();
     keyring.destroy();
-    if (c.pidFile !== null) writeFileSync(c.pidFile, `${process.pid}\n`);
-    reportWhenWorkersListen(c.pidFile);
     // Cluster mode: one port map (-e) or one poller (-d) for the end, before the first fork.
     const shared = c.cluster
       ? startClusterPrimary(c.cluster, { log, auth, metrics: nilClusterMetrics })
       : null;
-    const code = await runPrimary(c.workers, log);
-    shared?.close();
-    if (c.pidFile !== null) removeQuietly(c.pidFile);
-    return code;
+    try {
+      return await runWorkersPrimary(
+        c,
+        log,
+        stdinKey,
+        shared === null
+          ? {}
+          : { onMetrics: (r) => registerClusterPrimarySeries(r, () => shared.stats()) },
+      );
+    } finally {
+      shared?.close();
+      stdinKey?.fill(0);
+    }
   }
   const targetText = formatAddress(c.target);
   const resolver = new Resolver(c.target, {
@@ -235,13 +279,20 @@ export async function run(c: Config): Promise<number> {
     pool.close();
     throw new StartError(`cannot listen on ${formatAddress(c.source)}: ${osReason(err)}`);
   }
-  if (prom !== null && c.metrics !== null) {
+  if (isWorker())
+    // The primary serves /metrics and /readyz for the whole end and asks each worker.
+    answerPrimary({
+      ...(prom !== null ? { metrics: () => prom.registry.getMetricsAsJSON() } : {}),
+      probe: async () =>
+        !daemon.ready ? 'draining' : c.readyProbe ? probeTarget(resolver, c.timeoutMs) : null,
+    });
+  else if (prom !== null && c.metrics !== null) {
     const where = c.metrics;
     try {
       await startOpsServer(
         where.host,
         where.port,
-        prom,
+        prom.registry,
         {
           ready: () => daemon.ready,
           ...(c.readyProbe ? { probe: () => probeTarget(resolver, c.timeoutMs) } : {}),

@@ -5,21 +5,30 @@
  */
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
-import type { PromMetrics } from './prom.js';
+
+/** Where /metrics comes from: a prom-client Registry, or a --workers aggregate (aggregate.ts). */
+export interface MetricsSource {
+  readonly contentType: string;
+  /** The Prometheus text; a rejection answers 500. */
+  metrics(): Promise<string>;
+}
 
 /** What /readyz asks. */
 export interface Readiness {
-  /** Listening and not draining. */
+  /** Listening and not draining (with --workers: some worker listens and no SIGTERM yet). */
   ready(): boolean;
   /** Optional deeper check (target reachable); resolves to an error text or null. */
   probe?: () => Promise<string | null>;
 }
 
-/** Start the HTTP endpoint on host:port; rejects with the OS error if it cannot listen. */
+/**
+ * Start the HTTP endpoint on host:port, answering /metrics from `metrics` and /readyz from
+ * `readiness`; rejects with the OS error if it cannot listen.
+ */
 export async function startOpsServer(
   host: string,
   port: number,
-  metrics: PromMetrics,
+  metrics: MetricsSource,
   readiness: Readiness,
   log: Logger,
 ): Promise<Server> {
@@ -40,8 +49,8 @@ export async function startOpsServer(
       return;
     }
     if (path === '/metrics') {
-      void metrics.registry.metrics().then(
-        (text) => reply(200, text, metrics.registry.contentType),
+      void metrics.metrics().then(
+        (text) => reply(200, text, metrics.contentType),
         (err: Error) => reply(500, `metrics failed: ${err.message}\n`),
       );
       return;

@@ -3,6 +3,10 @@
  * reload() re-reads every file (SIGHUP) and swaps atomically; live connections keep the session
  * keys they already derived, so nothing is dropped. Every load logs each key's fingerprint
  * (fingerprint.ts), so operators can compare the two ends without showing the key.
+ *
+ * Standard input (`-k -`) can be read only once: its key is kept (a private copy, zeroed by
+ * destroy()) and reused by every later load, so SIGHUP re-reads the files and keeps that key. A
+ * --workers worker gets it from the primary instead (useStdinKey) and never reads its stdin.
  */
 import type { Logger } from 'pino';
 import { zeroize } from '../crypto/bytes.js';
@@ -12,6 +16,8 @@ import { keyFingerprint } from './fingerprint.js';
 /** A set of keys loaded from files. */
 export class KeyRing {
   #keys: Uint8Array[] = [];
+  /** The `-` key, kept for later loads; null until it is read or handed over. */
+  #stdin: Uint8Array | null = null;
   readonly #warned = new Set<string>();
 
   /** `options` applies to every load (see loadKeyFile). */
@@ -30,7 +36,12 @@ export class KeyRing {
     const fresh: Uint8Array[] = [];
     try {
       for (const p of this.paths) {
+        if (p === '-' && this.#stdin !== null) {
+          fresh.push(this.#stdin.slice());
+          continue;
+        }
         const k = loadKeyFile(p, this.options);
+        if (p === '-') this.#stdin = k.key.slice();
         for (const w of k.warnings) {
           if (this.#warned.has(w)) continue;
           this.#warned.add(w);
@@ -61,9 +72,25 @@ export class KeyRing {
     return this.#keys;
   }
 
+  /**
+   * Use `key` for `-` instead of reading standard input (a --workers worker, given the key its
+   * primary read). Takes a copy: the caller zeroes `key`. Call before load().
+   */
+  useStdinKey(key: Uint8Array): void {
+    if (this.#stdin !== null) zeroize(this.#stdin);
+    this.#stdin = key.slice();
+  }
+
+  /** A copy of the `-` key (the caller zeroes it), or null when there is none. */
+  stdinKey(): Uint8Array | null {
+    return this.#stdin === null ? null : this.#stdin.slice();
+  }
+
   /** Zero every key (on exit). */
   destroy(): void {
     zeroize(...this.#keys);
     this.#keys = [];
+    if (this.#stdin !== null) zeroize(this.#stdin);
+    this.#stdin = null;
   }
 }

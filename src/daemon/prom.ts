@@ -4,6 +4,10 @@
  * units in seconds and bytes). Node's own metrics keep their standard `process_*` and `nodejs_*`
  * names, so stock dashboards work; cluster series exist only in cluster mode; every failure
  * counter starts with a zero series per reason (prom-labels.ts).
+ *
+ * With --workers each worker keeps such a registry and the primary merges them (aggregate.ts):
+ * a series without an `aggregator` option is summed, which is right for every counter, histogram
+ * and cloakpipe_connections_active; the ones that must not be summed say how to merge.
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import type { ByteCounts, HandshakeFailure, Metrics, RejectReason } from '../pipe/metrics.js';
@@ -85,6 +89,7 @@ export class PromMetrics implements Metrics, ClusterMetrics {
       name: 'cloakpipe_build_info',
       help: 'Always 1; the labels say which cloakpipe, Node.js, crypto engine and wire framing run',
       labelNames: ['version', 'node', 'crypto', 'framing'],
+      aggregator: 'first',
       registers,
     }).set(
       {
@@ -193,11 +198,13 @@ export class PromMetrics implements Metrics, ClusterMetrics {
       nodes: new Gauge({
         name: 'cloakpipe_cluster_nodes',
         help: 'Cluster nodes known (cluster mode)',
+        aggregator: 'max',
         registers,
       }),
       listeners: new Gauge({
         name: 'cloakpipe_cluster_listeners',
         help: 'Local node listeners open (cluster mode, -e)',
+        aggregator: 'max',
         registers,
       }),
       rewrites: new Counter({

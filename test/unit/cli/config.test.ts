@@ -59,6 +59,32 @@ describe('buildConfig defaults', () => {
     assert.equal(c.readyProbe, false);
     assert.equal(c.cluster, null);
     assert.equal(c.workers, 1);
+    assert.equal(c.workersSchedule, null);
+  });
+
+  test('--workers with --metrics, -k - and a schedule; auto is the cores given', () => {
+    const c = build([
+      '-d',
+      '-s',
+      'h:1',
+      '-t',
+      'h:2',
+      '-k',
+      '-',
+      '--workers',
+      '3',
+      '--metrics',
+      '9100',
+      '--workers-schedule',
+      'kernel',
+    ]);
+    assert.deepEqual([c.workers, c.workersSchedule, c.keyFiles], [3, 'kernel', ['-']]);
+    assert.deepEqual(c.metrics, { host: '127.0.0.1', port: 9100 });
+    const a = buildParser(['-e', ...BASE, '--workers', 'auto'])
+      .env(false)
+      .exitProcess(false)
+      .parseSync();
+    assert.equal(buildConfig(a as unknown as TunnelArgs, 6).workers, 6);
   });
 
   test('--framing compact with and without --frame-bucket', () => {
@@ -238,15 +264,16 @@ describe('buildConfig refuses conflicts with a UsageError', () => {
     ],
     ['zero --workers', ['-e', ...BASE, '--workers', '0'], '--workers must be at least 1'],
     [
-      '--workers with --metrics',
-      ['-e', ...BASE, '--workers', '2', '--metrics', '9100'],
-      /^--workers above 1 cannot be combined with --metrics or -k -/,
+      '--workers not a number',
+      ['-e', ...BASE, '--workers', 'many'],
+      '--workers many: expected a number or auto',
     ],
     [
-      '--workers with -k -',
-      ['-e', '-s', 'h:1', '-t', 'h:2', '-k', '-', '--workers', '2'],
-      /^--workers above 1 cannot be combined/,
+      'fractional --workers',
+      ['-e', ...BASE, '--workers', '1.5'],
+      '--workers 1.5: expected a number or auto',
     ],
+
     ['--ready-probe alone', ['-e', ...BASE, '--ready-probe'], '--ready-probe needs --metrics'],
     [
       'negative --idle-timeout',
