@@ -7,7 +7,7 @@ import { writeFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import { AggregatedMetrics, type ProcessMetrics } from '../daemon/aggregate.js';
 import { startOpsServer } from '../daemon/http.js';
-import { removeQuietly } from '../daemon/server.js';
+import { removeQuietly, removeStaleSocket } from '../daemon/server.js';
 import { reportStartError, reportWhenWorkersListen } from './background.js';
 import type { Config } from './config.js';
 import { StartError } from './errors.js';
@@ -69,6 +69,7 @@ export async function runWorkersPrimary(
       'serving /metrics (all workers), /healthz and /readyz',
     );
   }
+  if (c.source.kind === 'unix') await removeStaleSocket(c.source.path, log);
   if (c.pidFile !== null) writeFileSync(c.pidFile, `${process.pid}\n`);
   reportWhenWorkersListen(c.pidFile);
   const code = await sup.run();

@@ -6,6 +6,7 @@
  * closed), wait for live connections to end, exit 0; if --shutdown-timeout runs out first, log
  * every connection that is cut and exit 1.
  */
+import cluster from 'node:cluster';
 import { existsSync, lstatSync, unlinkSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import type { Logger } from 'pino';
@@ -121,7 +122,9 @@ export class Daemon {
   /** Start listening. Rejects with the OS error (EADDRINUSE, EACCES, …) if it cannot. */
   async listen(): Promise<void> {
     const src = this.#cfg.source;
-    if (src.kind === 'unix') await removeStaleSocket(src.path, this.#deps.log);
+    // A --workers primary clears a stale socket once, before any worker binds: a worker doing it
+    // could unlink the socket another worker's listener has just bound (bound, not yet listening).
+    if (src.kind === 'unix' && !cluster.isWorker) await removeStaleSocket(src.path, this.#deps.log);
     await new Promise<void>((resolve, reject) => {
       const onError = (err: Error): void => reject(err);
       this.#server.once('error', onError);
@@ -295,9 +298,9 @@ export function removeQuietly(path: string): void {
 
 /**
  * A UNIX socket file left by a process that died is removed; one that still accepts connections
- * is left alone (listen then fails with EADDRINUSE, which is the truth).
+ * is left alone (listen then fails with EADDRINUSE, which is the truth). Never throws.
  */
-async function removeStaleSocket(path: string, log: Logger): Promise<void> {
+export async function removeStaleSocket(path: string, log: Logger): Promise<void> {
   if (!existsSync(path)) return;
   if (!lstatSync(path).isSocket()) return; // listen() will report EADDRINUSE for a non-socket
   const alive = await new Promise<boolean>((resolve) => {
