@@ -8,7 +8,7 @@
  * byte-identical to the `noble` engine (tests check it on the same inputs).
  */
 import { type Cipher, createCipheriv, hash } from 'node:crypto';
-import { ctEqual, writeBe64, zeroize } from './bytes.js';
+import { writeBe64, zeroize } from './bytes.js';
 import { nodeKdf } from './kdf-node.js';
 import { nodeFrameCipher } from './compact-node.js';
 import type { CryptoEngine, OpenFailure, Opener, OpenResult, Sealer } from './engine.js';
@@ -128,8 +128,13 @@ class Keystream {
   }
 }
 
-/** What open() returns as plaintext when no packet verified. */
-const EMPTY = Buffer.alloc(0);
+/**
+ * A Uint8Array over `len` bytes of `b` at `off`, for set(): cheaper than Buffer's subarray(),
+ * which goes through a generic property load and makes a Buffer (Node 20.20, measured).
+ */
+function view(b: Uint8Array, off: number, len: number): Uint8Array {
+  return new Uint8Array(b.buffer, b.byteOffset + off, len);
+}
 
 /** SHA-256 block size: the HMAC pads are one block (RFC 2104). */
 const SHA_BLOCK = 64;
@@ -153,12 +158,28 @@ class PacketMac {
       this.#outer[i] = k ^ 0x5c;
     }
   }
-  /** Write the tag of `ct` (PADDED_LEN bytes) as packet `pnum` to `out` at `at`. */
-  tagInto(ct: Uint8Array, pnum: number, out: Buffer, at: number): void {
-    this.#inner.set(ct, SHA_BLOCK);
+  /** The inner digest of the PADDED_LEN bytes of `src` at `off` as packet `pnum`, into #outer. */
+  #innerInto(src: Uint8Array, off: number, pnum: number): void {
+    this.#inner.set(view(src, off, PADDED_LEN), SHA_BLOCK);
     writeBe64(this.#inner, SHA_BLOCK + PADDED_LEN, pnum);
     this.#outer.write(hash('sha256', this.#inner, 'binary'), SHA_BLOCK, MAC_LEN, 'latin1');
-    out.write(hash('sha256', this.#outer, 'binary'), at, MAC_LEN, 'latin1');
+  }
+  /** Write the tag of the PADDED_LEN bytes of `src` at `off`, as packet `pnum`, to `src` after them. */
+  tagAfter(src: Buffer, off: number, pnum: number): void {
+    this.#innerInto(src, off, pnum);
+    src.write(hash('sha256', this.#outer, 'binary'), off + PADDED_LEN, MAC_LEN, 'latin1');
+  }
+  /**
+   * True if the MAC_LEN bytes after the PADDED_LEN bytes of `src` at `off` are their tag as packet
+   * `pnum`. Compares every byte whatever the first difference (constant time).
+   */
+  verify(src: Uint8Array, off: number, pnum: number): boolean {
+    this.#innerInto(src, off, pnum);
+    const tag = hash('sha256', this.#outer, 'binary');
+    const at = off + PADDED_LEN;
+    let diff = 0;
+    for (let i = 0; i < MAC_LEN; i++) diff |= tag.charCodeAt(i) ^ src[at + i]!;
+    return diff === 0;
   }
   destroy(): void {
     zeroize(this.#inner, this.#outer);
@@ -183,18 +204,18 @@ class NodeSealer implements Sealer {
       const ks = this.#ks.make(this.#pnum, n);
       for (let i = 0; i < n; i++) {
         const idx = done + i;
-        const msg = plain.subarray(idx * MAX_DATA, Math.min(plain.length, (idx + 1) * MAX_DATA));
+        const from = idx * MAX_DATA;
+        const len = Math.min(plain.length - from, MAX_DATA);
         const o = idx * PACKET_LEN;
         const k = i * KS_PER_PACKET;
-        const len = msg.length;
-        out.set(msg, o);
+        out.set(count === 1 ? plain : view(plain, from, len), o);
         out.writeUInt32BE(len, o + MAX_DATA);
         // XOR only the data and the length field: the zero padding encrypts to the keystream
         // itself, which is copied (a short message then costs a memcpy, not a 1028-byte XOR).
         xorInto(out, o, ks, k, len);
-        out.set(ks.subarray(k + len, k + MAX_DATA), o + len);
+        out.set(view(ks, k + len, MAX_DATA - len), o + len);
         xorInto(out, o + MAX_DATA, ks, k + MAX_DATA, LEN_FIELD);
-        this.#mac.tagInto(out.subarray(o, o + PADDED_LEN), this.#pnum++, out, o + PADDED_LEN);
+        this.#mac.tagAfter(out, o, this.#pnum++);
       }
       zeroize(ks);
     }
@@ -211,8 +232,8 @@ class NodeSealer implements Sealer {
 class NodeOpener implements Opener {
   readonly #mac: PacketMac;
   readonly #ks: Keystream;
-  /** Scratch for the expected tag of the packet being checked. */
-  readonly #tag = Buffer.alloc(MAC_LEN);
+  /** Scratch: the lengths of a batch's packets. */
+  readonly #lens = new Uint16Array(BATCH);
   #pnum = 0;
   #failed = false;
   #dead = false;
@@ -221,57 +242,64 @@ class NodeOpener implements Opener {
     this.#mac = new PacketMac(h);
   }
   open(packets: Uint8Array): OpenResult {
-    let plain: Buffer = EMPTY;
-    const failure = this.openEach(packets, (p) => {
-      plain = p;
-    });
+    const parts: Buffer[] = [];
+    const failure = this.openEach(packets, (p) => parts.push(p));
+    const plain = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     return failure === null ? { plain } : { plain, failure };
   }
   openEach(packets: Uint8Array, onPlain: (plain: Buffer) => void): OpenFailure | null {
     if (this.#dead) throw new Error('opener destroyed');
     if (this.#failed) return 'bad-mac';
     const count = Math.floor(packets.length / PACKET_LEN);
-    const out = Buffer.allocUnsafe(count * MAX_DATA);
-    let pos = 0;
-    let failure: OpenFailure | undefined;
-    for (let done = 0; done < count && failure === undefined; done += BATCH) {
+    const lens = this.#lens;
+    let failure: OpenFailure | null = null;
+    for (let done = 0; done < count && failure === null; done += BATCH) {
       const n = Math.min(BATCH, count - done);
       // Verify every MAC of the batch before decrypting any of it.
       let good = 0;
       for (; good < n; good++) {
-        const p = (done + good) * PACKET_LEN;
-        const tag = this.#tag;
-        this.#mac.tagInto(packets.subarray(p, p + PADDED_LEN), this.#pnum + good, tag, 0);
-        if (!ctEqual(tag, packets.subarray(p + PADDED_LEN, p + PACKET_LEN))) {
+        if (!this.#mac.verify(packets, (done + good) * PACKET_LEN, this.#pnum + good)) {
           failure = 'bad-mac';
           break;
         }
       }
       if (good === 0) break;
       const ks = this.#ks.make(this.#pnum, good);
-      for (let i = 0; i < good; i++) {
-        const p = (done + i) * PACKET_LEN;
-        const k = i * KS_PER_PACKET;
+      // Lengths first, so the plaintext buffer is allocated at its exact size.
+      let total = 0;
+      let ok = 0;
+      for (; ok < good; ok++) {
+        const p = (done + ok) * PACKET_LEN + MAX_DATA;
+        const k = ok * KS_PER_PACKET + MAX_DATA;
         const len =
-          ((packets[p + MAX_DATA]! ^ ks[k + MAX_DATA]!) * 0x1000000 +
-            ((packets[p + MAX_DATA + 1]! ^ ks[k + MAX_DATA + 1]!) << 16) +
-            ((packets[p + MAX_DATA + 2]! ^ ks[k + MAX_DATA + 2]!) << 8) +
-            (packets[p + MAX_DATA + 3]! ^ ks[k + MAX_DATA + 3]!)) >>>
+          ((packets[p]! ^ ks[k]!) * 0x1000000 +
+            ((packets[p + 1]! ^ ks[k + 1]!) << 16) +
+            ((packets[p + 2]! ^ ks[k + 2]!) << 8) +
+            (packets[p + 3]! ^ ks[k + 3]!)) >>>
           0;
         if (len === 0 || len > MAX_DATA) {
           failure = 'bad-length';
           break;
         }
-        out.set(packets.subarray(p, p + len), pos);
-        xorInto(out, pos, ks, k, len);
-        pos += len;
-        this.#pnum++;
+        lens[ok] = len;
+        total += len;
       }
-      zeroize(ks);
+      if (ok > 0) {
+        const out = Buffer.allocUnsafe(total);
+        let pos = 0;
+        for (let i = 0; i < ok; i++) {
+          const len = lens[i]!;
+          out.set(view(packets, (done + i) * PACKET_LEN, len), pos);
+          xorInto(out, pos, ks, i * KS_PER_PACKET, len);
+          pos += len;
+        }
+        this.#pnum += ok;
+        zeroize(ks);
+        onPlain(out);
+      } else zeroize(ks);
     }
-    if (failure !== undefined) this.#failed = true;
-    if (pos > 0) onPlain(out.subarray(0, pos));
-    return failure ?? null;
+    if (failure !== null) this.#failed = true;
+    return failure;
   }
   destroy(): void {
     if (this.#dead) return;

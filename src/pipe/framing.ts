@@ -4,7 +4,7 @@
  * PacketFramer and opens it. They wrap a Sealer and an Opener from ../crypto and add nothing per
  * chunk but a byte count; another framing (DESIGN.md §9) implements the same Framing interface.
  */
-import type { Opener, Sealer } from '../crypto/engine.js';
+import type { OpenFailure, Opener, Sealer } from '../crypto/engine.js';
 import { ProtocolError } from '../protocol/errors.js';
 import { PacketFramer } from '../protocol/framer.js';
 import type { Emit, Transform } from './pipe.js';
@@ -71,15 +71,19 @@ export class OpenTransform implements Framing {
 
   /** Frame and open `chunk`; throws ProtocolError on a packet that fails (see the class). */
   push(chunk: Buffer, emit: Emit): void {
-    for (const batch of this.#framer.push(chunk)) {
-      const failure = this.#opener.openEach(batch, (plain) => {
-        this.#count(plain.length);
-        emit(plain);
-      });
-      if (failure !== null)
-        throw new ProtocolError(failure === 'bad-mac' ? 'EBADPACKET' : 'EBADLEN');
-    }
+    this.#emit = emit;
+    const failure = this.#framer.each(chunk, this.#openBatch);
+    if (failure !== null) throw new ProtocolError(failure === 'bad-mac' ? 'EBADPACKET' : 'EBADLEN');
   }
+
+  /** Where push() sends plaintext: the current push's `emit` (one per pipe, in practice). */
+  #emit: Emit = () => {};
+  readonly #onPlain = (plain: Buffer): void => {
+    this.#count(plain.length);
+    this.#emit(plain);
+  };
+  readonly #openBatch = (packets: Uint8Array): OpenFailure | null =>
+    this.#opener.openEach(packets, this.#onPlain);
 
   /** The packet stream ended: report and drop a partial packet. */
   end(): void {

@@ -1,5 +1,5 @@
 // Goal: PacketFramer reassembles exactly the packets of a stream however it is split (whole, byte by byte,
-// random splits) and reports the bytes of an incomplete packet as pending.
+// random splits) and reports the bytes of an incomplete packet as pending; each() sees what push() returns.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import fc from 'fast-check';
@@ -81,6 +81,50 @@ describe('PacketFramer', () => {
       ),
       { numRuns: 300 },
     );
+  });
+
+  test('each() hands on the same packets as push() at random splits (fast-check)', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 6 }),
+        fc.integer({ min: 0, max: PACKET_LEN - 1 }),
+        fc.array(fc.integer({ min: 1, max: 3 * PACKET_LEN }), { minLength: 1, maxLength: 10 }),
+        (packets, tail, sizes) => {
+          const data = stream(packets, tail);
+          const f = new PacketFramer();
+          const seen: Buffer[] = [];
+          let fed = 0;
+          for (const chunk of cut(data, sizes)) {
+            let calls = 0;
+            const r = f.each(chunk, (o) => {
+              assert.ok(o.length > 0 && o.length % PACKET_LEN === 0, `got ${o.length} bytes`);
+              seen.push(Buffer.from(o));
+              calls++;
+              return null;
+            });
+            assert.equal(r, null);
+            assert.ok(calls <= 2, `${calls} calls`);
+            fed += chunk.length;
+            assert.equal(f.pending, fed % PACKET_LEN);
+          }
+          assert.ok(Buffer.concat(seen).equals(data.subarray(0, packets * PACKET_LEN)));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+
+  test('each() stops at the first non-null value and returns it', () => {
+    const data = stream(3, 0);
+    const f = new PacketFramer();
+    f.each(data.subarray(0, 500), () => assert.fail('no whole packet yet'));
+    let calls = 0;
+    const r = f.each(data.subarray(500), () => {
+      calls++;
+      return 'stop';
+    });
+    assert.equal(r, 'stop');
+    assert.equal(calls, 1, 'the packets after the assembled one are not passed');
   });
 
   test('an aligned chunk of whole packets comes back as one buffer', () => {
