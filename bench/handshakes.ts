@@ -12,8 +12,14 @@ import { listenOverflows } from '../test/support/system.js';
 import type { Column, Row, Table } from './report.js';
 import { percentile, rotate } from './stats.js';
 
-/** Unmeasured connections through each pair first. */
-const WARMUP_CONNS = 8;
+/**
+ * Unmeasured connections through each pair first. A daemon that has served for a while is warm:
+ * with only a few connections behind it, V8 has not yet optimised the per-connection code, and
+ * the measured rate is mostly JIT warm-up (a -f end spent about 850 µs of CPU per connection
+ * after 50 connections, 370 µs after 3,000). 300 connections is past the steep part of that
+ * curve and costs a few seconds per pair; spiped gets the same warm-up.
+ */
+const WARMUP_CONNS = 300;
 /**
  * Failed connections tolerated per run (counted and reported): a listener with a tiny backlog
  * under a connect burst may see the kernel reset a connection (SYN cookies). More fails the run.
@@ -85,7 +91,8 @@ export async function runHandshakes(ctx: Context): Promise<Table> {
     const relay = await startPair('node-relay', echo.port, pairConfig(ctx));
     pairs.push(relay);
     targets.push({ column: 'node-relay', fast: false, port: relay.port, label: relay.label });
-    if (ctx.settings.warmup) for (const t of targets) await measure(t.port, WARMUP_CONNS, 1);
+    if (ctx.settings.warmup)
+      for (const t of targets) await measure(t.port, WARMUP_CONNS, PARALLEL_WORKERS);
 
     const modes = [
       { name: 'sequential', count: sequential, workers: 1 },
