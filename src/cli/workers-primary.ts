@@ -39,8 +39,10 @@ export async function runWorkersPrimary(
   stdinKey: Uint8Array | null,
   hooks: PrimaryHooks = {},
 ): Promise<number> {
-  const sup = new Supervisor(c.workers, log, hooks, { schedule: c.workersSchedule });
-  if (stdinKey !== null) serveStdinKey(stdinKey);
+  const sup = new Supervisor(c.workers, log, hooks, {
+    schedule: c.workersSchedule,
+    ...(stdinKey !== null ? { serve: (peer) => serveStdinKey(peer, stdinKey) } : {}),
+  });
   if (c.metrics !== null) {
     const { host, port } = c.metrics;
     const metrics = new AggregatedMetrics(
@@ -70,7 +72,7 @@ export async function runWorkersPrimary(
     );
   }
   if (c.pidFile !== null) writeFileSync(c.pidFile, `${process.pid}\n`);
-  reportWhenWorkersListen(c.pidFile);
+  reportWhenWorkersListen(c.pidFile, () => sup.startError);
   const code = await sup.run();
   if (c.pidFile !== null) removeQuietly(c.pidFile);
   if (sup.failedAtStart) {

@@ -16,7 +16,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { WorkerSchedule } from './args.js';
-import { sendReload, sendStop } from './workers-ipc.js';
+import { linkWorker, sendReload, sendStop, type WorkerPeer } from './workers-ipc.js';
 
 /** First restart delay after a worker dies. */
 export const RESTART_BASE_MS = 100;
@@ -42,6 +42,8 @@ export interface PrimaryHooks {
 export interface PrimaryOptions {
   /** --workers-schedule; null keeps node's default (NODE_CLUSTER_SCHED_POLICY, else rr). */
   readonly schedule?: WorkerSchedule | null;
+  /** Set up the primary's side of each new worker's channel (e.g. serve the `-k -` key). */
+  readonly serve?: (peer: WorkerPeer) => void;
 }
 
 /**
@@ -66,6 +68,7 @@ export function workerId(): number {
 /** Per-worker state the supervisor keeps. */
 interface Slot {
   readonly worker: Worker;
+  readonly peer: WorkerPeer;
   readonly startedAt: number;
   listening: boolean;
 }
@@ -99,9 +102,9 @@ export class Supervisor {
     return !this.#stopping && this.listening().length > 0;
   }
 
-  /** The workers that listen now (they answer metrics and probe requests). */
-  listening(): Worker[] {
-    return [...this.#slots.values()].filter((s) => s.listening).map((s) => s.worker);
+  /** The channels of the workers that listen now (they answer metrics and probe requests). */
+  listening(): WorkerPeer[] {
+    return [...this.#slots.values()].filter((s) => s.listening).map((s) => s.peer);
   }
 
   /** True when the workers stopped because one died before the end ever listened. */
@@ -136,9 +139,6 @@ export class Supervisor {
     const done = new Promise<number>((resolve) => (this.#resolve = resolve));
     cluster.on('listening', (w) => this.#onListening(w));
     cluster.on('exit', (w, code, signal) => this.#onExit(w, code, signal));
-    cluster.on('message', (_w, m: { cloakpipe?: unknown; error?: unknown } | null) => {
-      if (m?.cloakpipe === 'error' && typeof m.error === 'string') this.#startError ??= m.error;
-    });
     for (let i = 0; i < this.n; i++) this.#fork();
     const policy = cluster.schedulingPolicy === cluster.SCHED_RR ? 'rr' : 'kernel';
     this.log.info(
@@ -153,7 +153,9 @@ export class Supervisor {
 
   #fork(): void {
     const w = cluster.fork();
-    this.#slots.set(w.id, { worker: w, startedAt: Date.now(), listening: false });
+    const peer = linkWorker(w, (line) => (this.#startError ??= line));
+    this.opts.serve?.(peer);
+    this.#slots.set(w.id, { worker: w, peer, startedAt: Date.now(), listening: false });
     this.hooks.onFork?.(w);
   }
 
@@ -168,6 +170,7 @@ export class Supervisor {
   #onExit(w: Worker, code: number | null, signal: string | null): void {
     const slot = this.#slots.get(w.id);
     this.#slots.delete(w.id);
+    slot?.peer.close('worker exited');
     this.hooks.onExit?.(w);
     // A worker stopped by our SIGTERM before it installed its handlers had nothing to drain.
     const cutShort = signal === 'SIGTERM' || signal === 'SIGINT';
@@ -210,7 +213,7 @@ export class Supervisor {
     this.#timers.clear();
     const all = [...this.#slots.values()];
     sendStop(
-      all.filter((s) => s.listening).map((s) => s.worker),
+      all.filter((s) => s.listening).map((s) => s.peer),
       now,
     );
     for (const s of all) if (!s.listening) s.worker.process.kill('SIGTERM');
@@ -219,7 +222,7 @@ export class Supervisor {
   #signal(sig: NodeJS.Signals): void {
     if (sig === 'SIGHUP') {
       this.log.info({ signal: sig }, 'SIGHUP: passed to every worker (key files re-read)');
-      sendReload([...this.#slots.values()].map((s) => s.worker));
+      sendReload([...this.#slots.values()].map((s) => s.peer));
       return;
     }
     if (this.#stopping) {
