@@ -22,6 +22,7 @@ import { reportListening } from './background.js';
 import { type ClusterSetup, setupCluster, startClusterPrimary } from './cluster.js';
 import type { Config } from './config.js';
 import { StartError } from './errors.js';
+import { switchUser } from './user.js';
 import { answerPrimary, onReload, onStop, requestStdinKey } from './workers-ipc.js';
 import { runWorkersPrimary } from './workers-primary.js';
 import { isWorker, workerId } from './workers.js';
@@ -126,17 +127,6 @@ function handleSignals(daemon: Daemon, keyring: KeyRing, log: Logger): Promise<n
         }
       });
   });
-}
-
-/** -u user[:group]: give up root once everything listens. */
-function switchUser(user: NonNullable<Config['user']>): void {
-  try {
-    if (user.group !== null) process.setgid?.(user.group);
-    process.setuid?.(user.user);
-  } catch (err) {
-    const name = user.group === null ? user.user : `${user.user}:${user.group}`;
-    throw new StartError(`cannot switch to user ${name}: ${(err as Error).message}`);
-  }
 }
 
 /**

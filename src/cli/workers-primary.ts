@@ -11,6 +11,7 @@ import { removeQuietly } from '../daemon/server.js';
 import { reportStartError, reportWhenWorkersListen } from './background.js';
 import type { Config } from './config.js';
 import { StartError } from './errors.js';
+import { switchUser } from './user.js';
 import { askWorkers, serveStdinKey } from './workers-ipc.js';
 import { type PrimaryHooks, Supervisor } from './workers.js';
 
@@ -29,6 +30,23 @@ async function probeWorkers(sup: Supervisor): Promise<string | null> {
 }
 
 /**
+ * -u in the primary, once every first worker listens: node:cluster's primary binds the shared
+ * listener for its workers, so it stays root until then. From here on it opens listeners (-e
+ * --cluster node listeners, a re-bind after every worker died) as the user, as one process does.
+ * False (logged) when the switch fails.
+ */
+function giveUpRoot(user: NonNullable<Config['user']>, log: Logger): boolean {
+  try {
+    switchUser(user);
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'cannot give up root in the primary; stopping');
+    return false;
+  }
+  log.info({ uid: process.getuid?.() }, 'every worker listens: the primary gave up root (-u)');
+  return true;
+}
+
+/**
  * Run the primary for `c` (c.workers > 1), logging to `log`; `stdinKey` is K of `-k -` or null
  * (the caller zeroes it after). Resolves with the worst worker exit status; throws StartError
  * when the --metrics endpoint cannot listen (before any worker starts).
@@ -42,6 +60,7 @@ export async function runWorkersPrimary(
   const sup = new Supervisor(c.workers, log, hooks, {
     schedule: c.workersSchedule,
     ...(stdinKey !== null ? { serve: (peer) => serveStdinKey(peer, stdinKey) } : {}),
+    ...(c.user !== null ? { onAllListening: () => giveUpRoot(c.user!, log) } : {}),
   });
   if (c.metrics !== null) {
     const { host, port } = c.metrics;

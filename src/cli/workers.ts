@@ -44,6 +44,11 @@ export interface PrimaryOptions {
   readonly schedule?: WorkerSchedule | null;
   /** Set up the primary's side of each new worker's channel (e.g. serve the `-k -` key). */
   readonly serve?: (peer: WorkerPeer) => void;
+  /**
+   * Called once, when all N first workers listen (the primary has bound the shared listener for
+   * them): `-u` gives up root here. Returns false when that failed: the workers are stopped.
+   */
+  readonly onAllListening?: () => boolean;
 }
 
 /**
@@ -83,6 +88,8 @@ export class Supervisor {
   #worst = 0;
   #delay = RESTART_BASE_MS;
   #restarts = 0;
+  /** onAllListening ran: the primary may no longer bind a privileged listener again. */
+  #settled = false;
   readonly #timers = new Set<NodeJS.Timeout>();
   #resolve: (code: number) => void = () => {};
 
@@ -96,6 +103,11 @@ export class Supervisor {
     readonly hooks: PrimaryHooks = {},
     readonly opts: PrimaryOptions = {},
   ) {}
+
+  /** True once onAllListening ran and succeeded (with -u: the primary is no longer root). */
+  get #unprivileged(): boolean {
+    return this.#settled && this.opts.onAllListening !== undefined;
+  }
 
   /** Listening (at least one worker listens) and not stopping: /readyz for the whole end. */
   get ready(): boolean {
@@ -165,6 +177,13 @@ export class Supervisor {
     slot.listening = true;
     this.#everListened = true;
     this.log.info({ child: w.id, child_pid: w.process.pid }, `worker ${w.id} listens`);
+    if (!this.#settled && !this.#stopping && this.listening().length === this.n) {
+      this.#settled = true;
+      if (this.opts.onAllListening?.() === false) {
+        this.#worst = 1;
+        this.#stop(false);
+      }
+    }
   }
 
   #onExit(w: Worker, code: number | null, signal: string | null): void {
@@ -179,6 +198,15 @@ export class Supervisor {
     if (this.#stopping) {
       this.#worst = Math.max(this.#worst, status);
       this.log.info(fields, `worker ${w.id} stopped`);
+    } else if (this.#unprivileged && slot?.listening !== true && this.listening().length === 0) {
+      // node:cluster closed the shared listener when its last worker went; the primary, no
+      // longer root, could not bind it again (a port < 1024): restarting would only loop.
+      this.log.error(
+        fields,
+        `worker ${w.id} exited before it listened and no worker listens: the primary gave up root (-u) and cannot listen again; stopping`,
+      );
+      this.#worst = Math.max(this.#worst, status || 1);
+      this.#stop(false);
     } else if (!this.#everListened) {
       this.log.error(fields, `worker ${w.id} exited before the end listened; stopping`);
       this.#worst = Math.max(this.#worst, status || 1);
