@@ -99,7 +99,9 @@ export const TUNNEL_OPTIONS = {
     type: 'number',
     default: 100,
     group: 'Limits:',
-    describe: 'Most simultaneous connections (0 = no limit); further ones wait, with a warning',
+    describe:
+      'Most simultaneous connections for the end (0 = no limit); further ones wait, with a warning. ' +
+      'With --workers N each worker takes ceil(n/N)',
   },
   o: {
     alias: 'timeout',

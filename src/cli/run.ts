@@ -25,7 +25,7 @@ import { StartError } from './errors.js';
 import { switchUser } from './user.js';
 import { answerPrimary, onReload, onStop, requestStdinKey } from './workers-ipc.js';
 import { runWorkersPrimary } from './workers-primary.js';
-import { isWorker, workerId } from './workers.js';
+import { isWorker, workerId, workerShare } from './workers.js';
 
 /** Resolve the target once; with -D, retry every second until it resolves. */
 async function resolveTarget(resolver: Resolver, target: string, wait: boolean, log: Logger) {
@@ -227,7 +227,8 @@ export async function run(c: Config): Promise<number> {
       },
       source: c.source,
       target: targetText,
-      maxConns: c.maxConns,
+      // --workers: -n caps the whole end; each worker takes its share.
+      maxConns: workerShare(c.maxConns, c.workers),
       dial: dialOptions,
       shutdownTimeoutMs: c.shutdownTimeoutMs,
     },

@@ -60,6 +60,15 @@ export function restartDelay(prevMs: number, livedMs: number): { wait: number; n
   return { wait, next: Math.min(RESTART_MAX_MS, wait * 2) };
 }
 
+/**
+ * A worker's `-n` limit when the end's is `maxConns` over `workers` workers: ceil(maxConns /
+ * workers), so the end never holds more than `maxConns` rounded up to a multiple of `workers`;
+ * 0 (no limit) stays 0. Pure.
+ */
+export function workerShare(maxConns: number, workers: number): number {
+  return maxConns === 0 || workers <= 1 ? maxConns : Math.ceil(maxConns / workers);
+}
+
 /** True in a worker process started by a Supervisor. */
 export function isWorker(): boolean {
   return cluster.isWorker;
