@@ -108,7 +108,10 @@ export const TUNNEL_OPTIONS = {
     type: 'number',
     default: 5,
     group: 'Limits:',
-    describe: 'Seconds allowed for connect + handshake',
+    describe:
+      'Seconds allowed for connect + handshake. When -t resolves to several addresses, a silent ' +
+      'one (no answer) costs only its share: what is left of -o divided among the addresses not ' +
+      'yet tried; a refusing one costs nothing',
   },
   p: {
     alias: 'pidfile',
@@ -133,7 +136,10 @@ export const TUNNEL_OPTIONS = {
     alias: 'user',
     type: 'string',
     group: 'Behaviour:',
-    describe: 'After listening, switch to user[:group] (needs root)',
+    describe:
+      'After listening, switch to user[:group] (needs root). With --workers the primary switches ' +
+      'once every worker listens. Listeners opened later (--cluster node listeners on -e) open as ' +
+      'that user, so a --cluster-ports range below 1024 fails',
   },
   syslog: {
     type: 'boolean',
