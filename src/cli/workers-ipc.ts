@@ -42,6 +42,14 @@ export function serveStdinKey(peer: WorkerPeer, key: Uint8Array): void {
   peer.onRequest('key', () => key);
 }
 
+/**
+ * In the primary: answer `peer`'s `keys` request with `keys()` (the primary's current keys, read
+ * while it was root and re-read on every SIGHUP).
+ */
+export function serveKeys(peer: WorkerPeer, keys: () => readonly Uint8Array[]): void {
+  peer.onRequest('keys', () => keys());
+}
+
 /** In the primary: tell each of `peers` to re-read its key files (SIGHUP). */
 export function sendReload(peers: readonly WorkerPeer[]): void {
   // A message, not a signal: a worker that has not yet installed its handler drops it (and
@@ -95,6 +103,22 @@ export async function requestStdinKey(): Promise<Uint8Array> {
     return key;
   } catch {
     throw new StartError('the --workers primary did not hand over the -k - key');
+  }
+}
+
+/**
+ * In a worker forked after its primary gave up root: ask for every key. Resolves with the
+ * received copies, which the caller must zero; rejects with StartError when the primary does not
+ * answer within KEY_WAIT_MS.
+ */
+export async function requestKeys(): Promise<Uint8Array[]> {
+  try {
+    const keys = await primary().request('keys', null);
+    if (!Array.isArray(keys) || !keys.every((k) => k instanceof Uint8Array))
+      throw new Error('not keys');
+    return keys;
+  } catch {
+    throw new StartError('the --workers primary did not hand over the keys');
   }
 }
 

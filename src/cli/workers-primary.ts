@@ -12,7 +12,7 @@ import { reportStartError, reportWhenWorkersListen } from './background.js';
 import type { Config } from './config.js';
 import { StartError } from './errors.js';
 import { switchUser } from './user.js';
-import { askWorkers, serveStdinKey } from './workers-ipc.js';
+import { askWorkers, serveKeys, serveStdinKey } from './workers-ipc.js';
 import { type PrimaryHooks, Supervisor } from './workers.js';
 
 /** How long to wait for a dead worker's last report (as background.ts does). */
@@ -27,6 +27,16 @@ async function probeWorkers(sup: Supervisor): Promise<string | null> {
   if (answers.some((a) => a === null)) return null;
   const first = answers.find((a): a is string => typeof a === 'string');
   return first ?? 'no worker answered the probe';
+}
+
+/** The keys a primary hands its workers. */
+export interface PrimaryKeys {
+  /** K of `-k -`, or null; the caller zeroes it after. */
+  readonly stdinKey: Uint8Array | null;
+  /** With -u: the primary's current keys, for workers forked after it gave up root. */
+  readonly keys?: () => readonly Uint8Array[];
+  /** With -u: re-read the primary's keys on SIGHUP (as the workers do). */
+  readonly onReload?: () => void;
 }
 
 /**
@@ -47,19 +57,23 @@ function giveUpRoot(user: NonNullable<Config['user']>, log: Logger): boolean {
 }
 
 /**
- * Run the primary for `c` (c.workers > 1), logging to `log`; `stdinKey` is K of `-k -` or null
- * (the caller zeroes it after). Resolves with the worst worker exit status; throws StartError
+ * Run the primary for `c` (c.workers > 1), logging to `log`, handing `keys` to the workers. Resolves with the worst worker exit status; throws StartError
  * when the --metrics endpoint cannot listen (before any worker starts).
  */
 export async function runWorkersPrimary(
   c: Config,
   log: Logger,
-  stdinKey: Uint8Array | null,
+  keys: PrimaryKeys,
   hooks: PrimaryHooks = {},
 ): Promise<number> {
+  const { stdinKey, keys: current } = keys;
   const sup = new Supervisor(c.workers, log, hooks, {
     schedule: c.workersSchedule,
-    ...(stdinKey !== null ? { serve: (peer) => serveStdinKey(peer, stdinKey) } : {}),
+    serve: (peer) => {
+      if (stdinKey !== null) serveStdinKey(peer, stdinKey);
+      if (current !== undefined) serveKeys(peer, current);
+    },
+    ...(keys.onReload ? { onReload: keys.onReload } : {}),
     ...(c.user !== null ? { onAllListening: () => giveUpRoot(c.user!, log) } : {}),
   });
   if (c.metrics !== null) {

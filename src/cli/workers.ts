@@ -44,6 +44,8 @@ export interface PrimaryOptions {
   readonly schedule?: WorkerSchedule | null;
   /** Set up the primary's side of each new worker's channel (e.g. serve the `-k -` key). */
   readonly serve?: (peer: WorkerPeer) => void;
+  /** SIGHUP in the primary, before it is passed to the workers (-u: re-read its own keys). */
+  readonly onReload?: () => void;
   /**
    * Called once, when all N first workers listen (the primary has bound the shared listener for
    * them): `-u` gives up root here. Returns false when that failed: the workers are stopped.
@@ -259,6 +261,7 @@ export class Supervisor {
   #signal(sig: NodeJS.Signals): void {
     if (sig === 'SIGHUP') {
       this.log.info({ signal: sig }, 'SIGHUP: passed to every worker (key files re-read)');
+      this.opts.onReload?.();
       sendReload([...this.#slots.values()].map((s) => s.peer));
       return;
     }

@@ -27,6 +27,11 @@ export interface WorkersIpc {
   readonly requests: {
     /** Worker → primary: K of `-k -` (32 bytes, never the raw input). */
     readonly key: { readonly req: null; readonly res: Uint8Array };
+    /**
+     * Worker → primary, from a worker forked after the primary gave up root (-u): every key, in
+     * -k order (each K, 32 bytes), as the primary last read them.
+     */
+    readonly keys: { readonly req: null; readonly res: readonly Uint8Array[] };
     /** Primary → worker: its registry as prom-client JSON (--metrics). */
     readonly metrics: { readonly req: null; readonly res: unknown };
     /** Primary → worker: null when ready, else why not (/readyz, --ready-probe). */

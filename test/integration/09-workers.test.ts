@@ -345,14 +345,20 @@ function uidOf(pid: number): number {
 test('--workers 2 with -u nobody: the primary and every worker (restarted too) give up root once listening; tunnels work', async () => {
   assert.equal(process.getuid?.(), 0, 'this test needs root (README: Test prerequisites)');
   const target = await echoServer();
-  // -k -: a restarted worker, forked by the unprivileged primary, gets the key over IPC.
-  const d = await workersEnd(target.address, ['-k', '-'], ['-u', 'nobody'], keyBytes);
+  // A restarted worker, forked by the unprivileged primary, cannot read `otherKey` (root's
+  // alone, in a 0700 directory): it gets both keys from the primary over IPC.
+  const d = await workersEnd(
+    target.address,
+    ['-k', '-', '-k', otherKey],
+    ['-u', 'nobody'],
+    keyBytes,
+  );
   await d.proc.waitFor(/the primary gave up root/);
   const workerPids = () =>
     logLines(d.proc, /^worker \d+ listens$/).map((l) => l.child_pid as number);
   assert.equal(uidOf(d.proc.pid), 65534, 'the primary runs as 65534');
   await waitUntil(() => workerPids().every((p) => uidOf(p) === 65534), 'both workers run as 65534');
-  const e = await startEnd('-e', d.address, key);
+  const e = await startEnd('-e', d.address, otherKey);
   const payload = randomBytes(50_000);
   for (let i = 0; i < 4; i++)
     assert.equal((await transfer(e.address, payload)).sha256, sha256hex(payload));
@@ -361,10 +367,14 @@ test('--workers 2 with -u nobody: the primary and every worker (restarted too) g
   process.kill(workerPids()[0]!, 'SIGKILL');
   await waitUntil(() => workerPids().length >= 3, 'a restarted worker listens');
   assert.equal(uidOf(workerPids()[2]!), 65534, 'the restarted worker runs as 65534');
-  const since = d.proc.logs().length;
-  for (let i = 0; i < 4; i++)
-    assert.equal((await transfer(e.address, payload)).sha256, sha256hex(payload));
-  assert.equal(servedBy(d.proc, since).size, 2, 'both workers serve again');
+  await d.proc.waitFor(/handed over by the primary/);
+  for (const k of [otherKey, key]) {
+    const e2 = await startEnd('-e', d.address, k);
+    const since = d.proc.logs().length;
+    for (let i = 0; i < 4; i++)
+      assert.equal((await transfer(e2.address, payload)).sha256, sha256hex(payload), k);
+    assert.equal(servedBy(d.proc, since).size, 2, `both workers serve again with ${k}`);
+  }
   assert.equal(await d.proc.stop('SIGTERM'), 0);
 });
 
