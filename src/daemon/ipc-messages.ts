@@ -2,8 +2,9 @@
  * Every message a --workers primary and its workers exchange, in one place: each namespace on
  * the IPC channel (ipc.ts carries them) and the requests and notes it holds.
  *
- * - `workers` (WorkersIpc, every --workers end): the `-k -` key, metrics and probe asks for the
- *   end's one /metrics and /readyz, SIGHUP reload, SIGTERM/SIGINT stop, a start-up error.
+ * - `workers` (WorkersIpc, every --workers end): the `-k -` key (with -u, every key), metrics and
+ *   probe asks for the end's one /metrics and /readyz, SIGHUP reload, SIGTERM/SIGINT stop, a
+ *   start-up error.
  * - `cluster` (EncryptIpc on -e, DecryptIpc on -d; DESIGN.md §6.1, §7.1): requests go worker →
  *   primary; `map` and `members` go primary → worker after every change; `adopt` carries a
  *   connection a node listener accepted; `draining` tells the primary a worker takes no more
