@@ -99,14 +99,19 @@ export const TUNNEL_OPTIONS = {
     type: 'number',
     default: 100,
     group: 'Limits:',
-    describe: 'Most simultaneous connections (0 = no limit); further ones wait, with a warning',
+    describe:
+      'Most simultaneous connections for the end (0 = no limit); further ones wait, with a warning. ' +
+      'With --workers N each worker takes ceil(n/N)',
   },
   o: {
     alias: 'timeout',
     type: 'number',
     default: 5,
     group: 'Limits:',
-    describe: 'Seconds allowed for connect + handshake',
+    describe:
+      'Seconds allowed for connect + handshake. When -t resolves to several addresses, a silent ' +
+      'one (no answer) costs only its share: what is left of -o divided among the addresses not ' +
+      'yet tried; a refusing one costs nothing',
   },
   p: {
     alias: 'pidfile',
@@ -131,7 +136,10 @@ export const TUNNEL_OPTIONS = {
     alias: 'user',
     type: 'string',
     group: 'Behaviour:',
-    describe: 'After listening, switch to user[:group] (needs root)',
+    describe:
+      'After listening, switch to user[:group] (needs root). With --workers the primary switches ' +
+      'once every worker listens. Listeners opened later (--cluster node listeners on -e) open as ' +
+      'that user, so a --cluster-ports range below 1024 fails',
   },
   syslog: {
     type: 'boolean',

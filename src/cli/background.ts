@@ -16,6 +16,7 @@
 import { spawn } from 'node:child_process';
 import cluster from 'node:cluster';
 import { closeSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { reportToPrimary } from './workers-ipc.js';
 
 /** How long the launcher waits, after the background process exits, for its last report. */
 const REPORT_GRACE_MS = 200;
@@ -43,7 +44,8 @@ function hasLauncher(): boolean {
 
 function report(msg: Report): void {
   // A worker tells its primary, which tells the launcher (see reportWhenWorkersListen).
-  if (cluster.isWorker && msg.cloakpipe === 'error' && process.connected) process.send!(msg);
+  if (cluster.isWorker && msg.cloakpipe === 'error' && process.connected)
+    reportToPrimary(msg.error);
   if (!hasLauncher()) return;
   process.send!(msg, undefined, {}, () => {
     if (process.connected) process.disconnect();
@@ -62,29 +64,27 @@ export function reportStartError(error: string): void {
 
 /**
  * In a --workers primary started by a launcher: report once the first worker listens, or else
- * the first worker's start-up error (or death), then remove `pidFile` and exit 1.
+ * the first worker's start-up error (`startError()`, what the workers reported) or death, then
+ * remove `pidFile` and exit 1.
  */
-export function reportWhenWorkersListen(pidFile: string | null): void {
+export function reportWhenWorkersListen(
+  pidFile: string | null,
+  startError: () => string | null,
+): void {
   if (!hasLauncher()) return;
-  let error: string | null = null;
-  const onMessage = (_w: unknown, m: Report): void => {
-    if (m?.cloakpipe === 'error') error ??= m.error;
-  };
   const onListening = (): void => {
     cluster.off('exit', onExit);
-    cluster.off('message', onMessage);
     reportListening();
   };
   const onExit = (_w: unknown, code: number | null, signal: string | null): void => {
     cluster.off('listening', onListening);
     setTimeout(() => {
       const how = signal ?? `code ${code}`;
-      const text = error ?? `cloakpipe: a worker exited (${how}) before it listened`;
+      const text = startError() ?? `cloakpipe: a worker exited (${how}) before it listened`;
       if (pidFile !== null) rmSync(pidFile, { force: true });
       process.send!({ cloakpipe: 'error', error: text }, undefined, {}, () => process.exit(1));
     }, REPORT_GRACE_MS);
   };
-  cluster.on('message', onMessage);
   cluster.once('listening', onListening);
   cluster.once('exit', onExit);
 }

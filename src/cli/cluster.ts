@@ -8,7 +8,7 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ClusterAuth } from '../cluster/auth.js';
 import { clusterDecrypt, clusterEncrypt, clusterRouting } from '../daemon/cluster.js';
-import { CLUSTER_IPC_NS, type DecryptIpc, type EncryptIpc } from '../daemon/cluster-ipc.js';
+import { CLUSTER_IPC_NS, type DecryptIpc, type EncryptIpc } from '../daemon/ipc-messages.js';
 import {
   type ClusterHub,
   type ClusterPrimaryStats,

@@ -22,9 +22,10 @@ import { reportListening } from './background.js';
 import { type ClusterSetup, setupCluster, startClusterPrimary } from './cluster.js';
 import type { Config } from './config.js';
 import { StartError } from './errors.js';
-import { answerPrimary, onReload, onStop, requestStdinKey } from './workers-ipc.js';
+import { switchUser } from './user.js';
+import { answerPrimary, onReload, onStop, requestKeys, requestStdinKey } from './workers-ipc.js';
 import { runWorkersPrimary } from './workers-primary.js';
-import { isWorker, workerId } from './workers.js';
+import { isWorker, workerId, workerShare } from './workers.js';
 
 /** Resolve the target once; with -D, retry every second until it resolves. */
 async function resolveTarget(resolver: Resolver, target: string, wait: boolean, log: Logger) {
@@ -128,17 +129,6 @@ function handleSignals(daemon: Daemon, keyring: KeyRing, log: Logger): Promise<n
   });
 }
 
-/** -u user[:group]: give up root once everything listens. */
-function switchUser(user: NonNullable<Config['user']>): void {
-  try {
-    if (user.group !== null) process.setgid?.(user.group);
-    process.setuid?.(user.user);
-  } catch (err) {
-    const name = user.group === null ? user.user : `${user.user}:${user.group}`;
-    throw new StartError(`cannot switch to user ${name}: ${(err as Error).message}`);
-  }
-}
-
 /**
  * Start the tunnel end `c` describes and serve until SIGTERM/SIGINT; resolves with the exit code
  * (0 after a clean drain, 1 when shutdown cut connections). Throws StartError or KeyFileError when
@@ -149,19 +139,29 @@ export async function run(c: Config): Promise<number> {
   // With --workers every line says whose it is: 0 is the primary, 1, 2, … the workers.
   const log = c.workers > 1 ? root.child({ worker: workerId() }) : root;
   const keyring = new KeyRing(c.keyFiles, log, { allowEmpty: c.allowEmptyKey });
-  if (isWorker() && c.keyFiles.includes('-')) {
-    const k = await requestStdinKey();
-    keyring.useStdinKey(k);
-    k.fill(0);
+  if (isWorker() && c.user !== null && process.getuid?.() !== 0) {
+    // Forked after the primary gave up root (-u): the key files may be root's alone.
+    const keys = await requestKeys();
+    keyring.adopt(keys);
+    for (const k of keys) k.fill(0);
+  } else {
+    if (isWorker() && c.keyFiles.includes('-')) {
+      const k = await requestStdinKey();
+      keyring.useStdinKey(k);
+      k.fill(0);
+    }
+    keyring.load();
   }
-  keyring.load();
   // A --workers primary passes SIGHUP on as a message: one that arrived before this line was
   // dropped (the keys were read just now), where a signal would have killed the worker.
   if (isWorker()) onReload(() => reloadKeys(keyring, log));
-  const auth = clusterAuth(c, log);
+  // A worker's cluster replica never logs in to Redis: only the primary reads --cluster-auth.
+  const auth = isWorker() ? null : clusterAuth(c, log);
   if (c.workers > 1 && !isWorker()) {
     const stdinKey = keyring.stdinKey();
-    keyring.destroy();
+    // With -u the primary keeps the keys (re-read on SIGHUP) for workers it forks unprivileged.
+    const keep = c.user !== null;
+    if (!keep) keyring.destroy();
     // Cluster mode: one port map (-e) or one poller (-d) for the end, before the first fork.
     const shared = c.cluster
       ? startClusterPrimary(c.cluster, { log, auth, metrics: nilClusterMetrics })
@@ -170,7 +170,10 @@ export async function run(c: Config): Promise<number> {
       return await runWorkersPrimary(
         c,
         log,
-        stdinKey,
+        {
+          stdinKey,
+          ...(keep ? { keys: () => keyring.keys, onReload: () => reloadKeys(keyring, log) } : {}),
+        },
         shared === null
           ? {}
           : { onMetrics: (r) => registerClusterPrimarySeries(r, () => shared.stats()) },
@@ -178,6 +181,7 @@ export async function run(c: Config): Promise<number> {
     } finally {
       shared?.close();
       stdinKey?.fill(0);
+      keyring.destroy();
     }
   }
   const targetText = formatAddress(c.target);
@@ -237,7 +241,8 @@ export async function run(c: Config): Promise<number> {
       },
       source: c.source,
       target: targetText,
-      maxConns: c.maxConns,
+      // --workers: -n caps the whole end; each worker takes its share.
+      maxConns: workerShare(c.maxConns, c.workers),
       dial: dialOptions,
       shutdownTimeoutMs: c.shutdownTimeoutMs,
     },

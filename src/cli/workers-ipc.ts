@@ -1,169 +1,152 @@
 /**
- * What the --workers primary and its workers say to each other over node:cluster's IPC channel
- * (serialization 'advanced', see workers.ts). Every message is an object with a `cloakpipe` tag,
- * so none is mistaken for node:cluster's own or for background.ts's reports:
+ * The supervision messages of `--workers` (WorkersIpc in daemon/ipc-messages.ts, which lists
+ * every message on the channel), spoken through daemon/ipc.ts's IpcPeer in namespace `workers`.
+ * The primary holds one peer per worker (linkWorker); a worker holds one peer to its primary.
  *
- *   worker → primary  {cloakpipe: 'key?'}                 the `-k -` key, please
- *   primary → worker  {cloakpipe: 'key', key: Uint8Array}  K (32 bytes), never the raw input
- *   primary → worker  {cloakpipe: 'ask', id, what}         what = 'metrics' | 'probe'
- *   worker → primary  {cloakpipe: 'answer', id, value}     metrics JSON, or a probe result
- *   primary → worker  {cloakpipe: 'reload'}                SIGHUP: re-read the key files
- *   primary → worker  {cloakpipe: 'stop', now}             SIGTERM/SIGINT: drain, or exit now
- *
- * The key never goes on argv or into the environment. What cannot be zeroed: the bytes node's
- * serializer writes into its own buffer for the pipe (handed to the kernel, then garbage), and
- * the kernel's socket buffer. Every copy we hold is zeroed: the primary's at exit, the message's
- * in the worker once KeyRing has taken its own.
+ * The `-k -` key never goes on argv or into the environment. What cannot be zeroed: the bytes
+ * node's serializer writes into its own buffer for the pipe (handed to the kernel, then garbage)
+ * and the kernel's socket buffer. Every copy we hold is zeroed: the primary's at exit, the
+ * worker's (the reply it received) by the caller once KeyRing has taken its own.
  */
-import cluster, { type Worker } from 'node:cluster';
+import type { Worker } from 'node:cluster';
+import { IpcPeer, parentEndpoint, workerEndpoint } from '../daemon/ipc.js';
+import { WORKERS_IPC_NS, type WorkersIpc } from '../daemon/ipc-messages.js';
 import { StartError } from './errors.js';
 
 /** How long a worker waits for the key before it gives up (the primary answers at once). */
 const KEY_WAIT_MS = 5000;
 
+/** The primary's side of one worker's channel. */
+export type WorkerPeer = IpcPeer<WorkersIpc>;
+
 /** A request the primary makes of every listening worker. */
 export type Ask = 'metrics' | 'probe';
 
-/** Tagged IPC messages (see the table above). */
-type Message =
-  | { readonly cloakpipe: 'key?' }
-  | { readonly cloakpipe: 'key'; readonly key: Uint8Array }
-  | { readonly cloakpipe: 'ask'; readonly id: number; readonly what: Ask }
-  | { readonly cloakpipe: 'answer'; readonly id: number; readonly value: unknown }
-  | { readonly cloakpipe: 'reload' }
-  | { readonly cloakpipe: 'stop'; readonly now: boolean };
-
-const noop = (): void => {};
-
-function tagged(m: unknown): Message | null {
-  return typeof m === 'object' && m !== null && 'cloakpipe' in m ? (m as Message) : null;
+/**
+ * In the primary: the peer of worker `w`, just forked. The caller closes it when `w` exits.
+ * `onError` hears the start-up error line the worker reports before it exits.
+ */
+export function linkWorker(w: Worker, onError: (line: string) => void): WorkerPeer {
+  const peer = new IpcPeer<WorkersIpc>(workerEndpoint(w), WORKERS_IPC_NS);
+  peer.onNote('error', (line) => {
+    if (typeof line === 'string') onError(line);
+  });
+  return peer;
 }
 
 /**
- * In the primary: answer every worker's `key?` with `key` (K of `-k -`), for restarted workers
+ * In the primary: answer `peer`'s `key` request with `key` (K of `-k -`), for restarted workers
  * too. The caller zeroes `key` once the primary is done.
  */
-export function serveStdinKey(key: Uint8Array): void {
-  cluster.on('message', (w: Worker, raw: unknown) => {
-    // With a callback, a channel that closed meanwhile is an error here, not an 'error' event.
-    if (tagged(raw)?.cloakpipe === 'key?') w.send({ cloakpipe: 'key', key }, undefined, {}, noop);
-  });
+export function serveStdinKey(peer: WorkerPeer, key: Uint8Array): void {
+  peer.onRequest('key', () => key);
 }
 
 /**
- * In a worker: ask the primary for the `-k -` key. Resolves with a copy the caller must zero;
- * rejects with StartError when the primary does not answer within KEY_WAIT_MS.
+ * In the primary: answer `peer`'s `keys` request with `keys()` (the primary's current keys, read
+ * while it was root and re-read on every SIGHUP).
  */
-export function requestStdinKey(): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
-    const onMessage = (raw: unknown): void => {
-      const m = tagged(raw);
-      if (m?.cloakpipe !== 'key') return;
-      done();
-      const copy = Uint8Array.from(m.key);
-      m.key.fill(0);
-      resolve(copy);
-    };
-    const timer = setTimeout(() => {
-      done();
-      reject(new StartError('the --workers primary did not hand over the -k - key'));
-    }, KEY_WAIT_MS);
-    const done = (): void => {
-      clearTimeout(timer);
-      process.off('message', onMessage);
-    };
-    process.on('message', onMessage);
-    process.send!({ cloakpipe: 'key?' });
+export function serveKeys(peer: WorkerPeer, keys: () => readonly Uint8Array[]): void {
+  peer.onRequest('keys', () => keys());
+}
+
+/** In the primary: tell each of `peers` to re-read its key files (SIGHUP). */
+export function sendReload(peers: readonly WorkerPeer[]): void {
+  // A message, not a signal: a worker that has not yet installed its handler drops it (and
+  // reads its keys afterwards anyway), where SIGHUP's default action would kill it.
+  for (const p of peers) p.notify('reload', null);
+}
+
+/** In the primary: tell each of `peers` (listening workers) to drain, or with `now` exit at once. */
+export function sendStop(peers: readonly WorkerPeer[], now: boolean): void {
+  for (const p of peers) p.notify('stop', { now });
+}
+
+/**
+ * In the primary: ask each of `peers` for `what` and resolve with the answers that arrive within
+ * `timeoutMs`; a worker that dies, fails or hangs is left out, so one bad worker does not fail
+ * a scrape. Never rejects.
+ */
+export function askWorkers(
+  peers: readonly WorkerPeer[],
+  what: Ask,
+  timeoutMs: number,
+): Promise<unknown[]> {
+  const answers: unknown[] = [];
+  const all = Promise.allSettled(
+    peers.map((p) => p.request(what, null).then((a: unknown) => void answers.push(a))),
+  );
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((r) => (timer = setTimeout(r, timeoutMs)));
+  return Promise.race([all, late]).then(() => {
+    clearTimeout(timer);
+    return [...answers];
   });
 }
 
-/** In a worker: how it answers the primary's requests (a missing one answers null). */
-export type Answers = Partial<Record<Ask, () => Promise<unknown>>>;
+let toPrimary: WorkerPeer | null = null;
 
-/** In a worker: answer the primary's `ask` messages with `answers`. */
+/** In a worker: its one peer to the primary, made on first use. */
+function primary(): WorkerPeer {
+  toPrimary ??= new IpcPeer<WorkersIpc>(parentEndpoint(), WORKERS_IPC_NS, KEY_WAIT_MS);
+  return toPrimary;
+}
+
+/**
+ * In a worker: ask the primary for the `-k -` key. Resolves with the received bytes, which the
+ * caller must zero; rejects with StartError when the primary does not answer within KEY_WAIT_MS.
+ */
+export async function requestStdinKey(): Promise<Uint8Array> {
+  try {
+    const key = await primary().request('key', null);
+    if (!(key instanceof Uint8Array)) throw new Error('not a key');
+    return key;
+  } catch {
+    throw new StartError('the --workers primary did not hand over the -k - key');
+  }
+}
+
+/**
+ * In a worker forked after its primary gave up root: ask for every key. Resolves with the
+ * received copies, which the caller must zero; rejects with StartError when the primary does not
+ * answer within KEY_WAIT_MS.
+ */
+export async function requestKeys(): Promise<Uint8Array[]> {
+  try {
+    const keys = await primary().request('keys', null);
+    if (!Array.isArray(keys) || !keys.every((k) => k instanceof Uint8Array))
+      throw new Error('not keys');
+    return keys;
+  } catch {
+    throw new StartError('the --workers primary did not hand over the keys');
+  }
+}
+
+/** In a worker: how it answers the primary's requests (a missing one is an error reply). */
+export interface Answers {
+  /** Its registry as prom-client JSON. */
+  readonly metrics?: () => Promise<unknown>;
+  /** Null when ready, else why not. */
+  readonly probe?: () => Promise<string | null>;
+}
+
+/** In a worker: answer the primary's metrics and probe requests with `answers`. */
 export function answerPrimary(answers: Answers): void {
-  process.on('message', (raw: unknown) => {
-    const m = tagged(raw);
-    if (m?.cloakpipe !== 'ask') return;
-    const reply = (value: unknown): void => {
-      if (process.connected) process.send!({ cloakpipe: 'answer', id: m.id, value });
-    };
-    const answer = answers[m.what];
-    if (answer === undefined) reply(null);
-    else answer().then(reply, (err: Error) => reply({ error: err.message }));
-  });
-}
-
-/**
- * In the primary: tell each of `workers` to re-read its key files (SIGHUP). A message, not a
- * signal: a worker that has not yet installed its handler ignores it (and reads its keys
- * afterwards anyway), where SIGHUP's default action would kill it.
- */
-export function sendReload(workers: readonly Worker[]): void {
-  for (const w of workers)
-    if (w.isConnected()) w.send({ cloakpipe: 'reload' }, undefined, {}, noop);
+  if (answers.metrics) primary().onRequest('metrics', answers.metrics);
+  if (answers.probe) primary().onRequest('probe', answers.probe);
 }
 
 /** In a worker: call `reload` whenever the primary passes a SIGHUP on. */
 export function onReload(reload: () => void): void {
-  process.on('message', (raw: unknown) => {
-    if (tagged(raw)?.cloakpipe === 'reload') reload();
-  });
-}
-
-/**
- * In the primary: tell each of `workers` (listening ones: their handlers are in) to drain, or
- * with `now` to exit at once.
- */
-export function sendStop(workers: readonly Worker[], now: boolean): void {
-  for (const w of workers)
-    if (w.isConnected()) w.send({ cloakpipe: 'stop', now }, undefined, {}, noop);
+  primary().onNote('reload', () => reload());
 }
 
 /** In a worker: call `stop` when the primary passes a SIGTERM/SIGINT on (`now` on its second). */
 export function onStop(stop: (now: boolean) => void): void {
-  process.on('message', (raw: unknown) => {
-    const m = tagged(raw);
-    if (m?.cloakpipe === 'stop') stop(m.now);
-  });
+  primary().onNote('stop', (m) => stop(m.now === true));
 }
 
-let nextId = 0;
-
-/**
- * In the primary: send `what` to each of `workers` and resolve with the answers that arrive
- * within `timeoutMs` (a worker that dies or hangs is left out, so one bad worker does not fail
- * a scrape). Never rejects.
- */
-export function askWorkers(
-  workers: readonly Worker[],
-  what: Ask,
-  timeoutMs: number,
-): Promise<unknown[]> {
-  const id = nextId++;
-  return new Promise((resolve) => {
-    const answers: unknown[] = [];
-    let pending = 0;
-    const finish = (): void => {
-      clearTimeout(timer);
-      cluster.off('message', onMessage);
-      resolve(answers);
-    };
-    const onMessage = (_w: Worker, raw: unknown): void => {
-      const m = tagged(raw);
-      if (m?.cloakpipe !== 'answer' || m.id !== id) return;
-      answers.push(m.value);
-      if (--pending === 0) finish();
-    };
-    const timer = setTimeout(finish, timeoutMs);
-    cluster.on('message', onMessage);
-    for (const w of workers) {
-      if (!w.isConnected()) continue;
-      pending++;
-      w.send({ cloakpipe: 'ask', id, what }, undefined, {}, (err) => {
-        if (err !== null && --pending === 0) finish();
-      });
-    }
-    if (pending === 0) finish();
-  });
+/** In a worker: tell the primary the one-line start-up error that stops it (see background.ts). */
+export function reportToPrimary(line: string): void {
+  primary().notify('error', line);
 }

@@ -11,7 +11,8 @@ import { removeQuietly, removeStaleSocket } from '../daemon/server.js';
 import { reportStartError, reportWhenWorkersListen } from './background.js';
 import type { Config } from './config.js';
 import { StartError } from './errors.js';
-import { askWorkers, serveStdinKey } from './workers-ipc.js';
+import { switchUser } from './user.js';
+import { askWorkers, serveKeys, serveStdinKey } from './workers-ipc.js';
 import { type PrimaryHooks, Supervisor } from './workers.js';
 
 /** How long to wait for a dead worker's last report (as background.ts does). */
@@ -28,19 +29,53 @@ async function probeWorkers(sup: Supervisor): Promise<string | null> {
   return first ?? 'no worker answered the probe';
 }
 
+/** The keys a primary hands its workers. */
+export interface PrimaryKeys {
+  /** K of `-k -`, or null; the caller zeroes it after. */
+  readonly stdinKey: Uint8Array | null;
+  /** With -u: the primary's current keys, for workers forked after it gave up root. */
+  readonly keys?: () => readonly Uint8Array[];
+  /** With -u: re-read the primary's keys on SIGHUP (as the workers do). */
+  readonly onReload?: () => void;
+}
+
 /**
- * Run the primary for `c` (c.workers > 1), logging to `log`; `stdinKey` is K of `-k -` or null
- * (the caller zeroes it after). Resolves with the worst worker exit status; throws StartError
+ * -u in the primary, once every first worker listens: node:cluster's primary binds the shared
+ * listener for its workers, so it stays root until then. From here on it opens listeners (-e
+ * --cluster node listeners, a re-bind after every worker died) as the user, as one process does.
+ * False (logged) when the switch fails.
+ */
+function giveUpRoot(user: NonNullable<Config['user']>, log: Logger): boolean {
+  try {
+    switchUser(user);
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'cannot give up root in the primary; stopping');
+    return false;
+  }
+  log.info({ uid: process.getuid?.() }, 'every worker listens: the primary gave up root (-u)');
+  return true;
+}
+
+/**
+ * Run the primary for `c` (c.workers > 1), logging to `log`, handing `keys` to the workers. Resolves with the worst worker exit status; throws StartError
  * when the --metrics endpoint cannot listen (before any worker starts).
  */
 export async function runWorkersPrimary(
   c: Config,
   log: Logger,
-  stdinKey: Uint8Array | null,
+  keys: PrimaryKeys,
   hooks: PrimaryHooks = {},
 ): Promise<number> {
-  const sup = new Supervisor(c.workers, log, hooks, { schedule: c.workersSchedule });
-  if (stdinKey !== null) serveStdinKey(stdinKey);
+  const { stdinKey, keys: current } = keys;
+  const sup = new Supervisor(c.workers, log, hooks, {
+    schedule: c.workersSchedule,
+    serve: (peer) => {
+      if (stdinKey !== null) serveStdinKey(peer, stdinKey);
+      if (current !== undefined) serveKeys(peer, current);
+    },
+    ...(keys.onReload ? { onReload: keys.onReload } : {}),
+    ...(c.user !== null ? { onAllListening: () => giveUpRoot(c.user!, log) } : {}),
+  });
   if (c.metrics !== null) {
     const { host, port } = c.metrics;
     const metrics = new AggregatedMetrics(
@@ -71,7 +106,7 @@ export async function runWorkersPrimary(
   }
   if (c.source.kind === 'unix') await removeStaleSocket(c.source.path, log);
   if (c.pidFile !== null) writeFileSync(c.pidFile, `${process.pid}\n`);
-  reportWhenWorkersListen(c.pidFile);
+  reportWhenWorkersListen(c.pidFile, () => sup.startError);
   const code = await sup.run();
   if (c.pidFile !== null) removeQuietly(c.pidFile);
   if (sup.failedAtStart) {

@@ -16,7 +16,7 @@ import cluster, { type Worker } from 'node:cluster';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { WorkerSchedule } from './args.js';
-import { sendReload, sendStop } from './workers-ipc.js';
+import { linkWorker, sendReload, sendStop, type WorkerPeer } from './workers-ipc.js';
 
 /** First restart delay after a worker dies. */
 export const RESTART_BASE_MS = 100;
@@ -42,6 +42,15 @@ export interface PrimaryHooks {
 export interface PrimaryOptions {
   /** --workers-schedule; null keeps node's default (NODE_CLUSTER_SCHED_POLICY, else rr). */
   readonly schedule?: WorkerSchedule | null;
+  /** Set up the primary's side of each new worker's channel (e.g. serve the `-k -` key). */
+  readonly serve?: (peer: WorkerPeer) => void;
+  /** SIGHUP in the primary, before it is passed to the workers (-u: re-read its own keys). */
+  readonly onReload?: () => void;
+  /**
+   * Called once, when all N first workers listen (the primary has bound the shared listener for
+   * them): `-u` gives up root here. Returns false when that failed: the workers are stopped.
+   */
+  readonly onAllListening?: () => boolean;
 }
 
 /**
@@ -51,6 +60,15 @@ export interface PrimaryOptions {
 export function restartDelay(prevMs: number, livedMs: number): { wait: number; next: number } {
   const wait = livedMs >= STABLE_MS ? RESTART_BASE_MS : prevMs;
   return { wait, next: Math.min(RESTART_MAX_MS, wait * 2) };
+}
+
+/**
+ * A worker's `-n` limit when the end's is `maxConns` over `workers` workers: ceil(maxConns /
+ * workers), so the end never holds more than `maxConns` rounded up to a multiple of `workers`;
+ * 0 (no limit) stays 0. Pure.
+ */
+export function workerShare(maxConns: number, workers: number): number {
+  return maxConns === 0 || workers <= 1 ? maxConns : Math.ceil(maxConns / workers);
 }
 
 /** True in a worker process started by a Supervisor. */
@@ -66,6 +84,7 @@ export function workerId(): number {
 /** Per-worker state the supervisor keeps. */
 interface Slot {
   readonly worker: Worker;
+  readonly peer: WorkerPeer;
   readonly startedAt: number;
   listening: boolean;
 }
@@ -80,6 +99,8 @@ export class Supervisor {
   #worst = 0;
   #delay = RESTART_BASE_MS;
   #restarts = 0;
+  /** onAllListening ran: the primary may no longer bind a privileged listener again. */
+  #settled = false;
   readonly #timers = new Set<NodeJS.Timeout>();
   #resolve: (code: number) => void = () => {};
 
@@ -94,14 +115,19 @@ export class Supervisor {
     readonly opts: PrimaryOptions = {},
   ) {}
 
+  /** True once onAllListening ran and succeeded (with -u: the primary is no longer root). */
+  get #unprivileged(): boolean {
+    return this.#settled && this.opts.onAllListening !== undefined;
+  }
+
   /** Listening (at least one worker listens) and not stopping: /readyz for the whole end. */
   get ready(): boolean {
     return !this.#stopping && this.listening().length > 0;
   }
 
-  /** The workers that listen now (they answer metrics and probe requests). */
-  listening(): Worker[] {
-    return [...this.#slots.values()].filter((s) => s.listening).map((s) => s.worker);
+  /** The channels of the workers that listen now (they answer metrics and probe requests). */
+  listening(): WorkerPeer[] {
+    return [...this.#slots.values()].filter((s) => s.listening).map((s) => s.peer);
   }
 
   /** True when the workers stopped because one died before the end ever listened. */
@@ -136,9 +162,6 @@ export class Supervisor {
     const done = new Promise<number>((resolve) => (this.#resolve = resolve));
     cluster.on('listening', (w) => this.#onListening(w));
     cluster.on('exit', (w, code, signal) => this.#onExit(w, code, signal));
-    cluster.on('message', (_w, m: { cloakpipe?: unknown; error?: unknown } | null) => {
-      if (m?.cloakpipe === 'error' && typeof m.error === 'string') this.#startError ??= m.error;
-    });
     for (let i = 0; i < this.n; i++) this.#fork();
     const policy = cluster.schedulingPolicy === cluster.SCHED_RR ? 'rr' : 'kernel';
     this.log.info(
@@ -153,7 +176,9 @@ export class Supervisor {
 
   #fork(): void {
     const w = cluster.fork();
-    this.#slots.set(w.id, { worker: w, startedAt: Date.now(), listening: false });
+    const peer = linkWorker(w, (line) => (this.#startError ??= line));
+    this.opts.serve?.(peer);
+    this.#slots.set(w.id, { worker: w, peer, startedAt: Date.now(), listening: false });
     this.hooks.onFork?.(w);
   }
 
@@ -163,11 +188,19 @@ export class Supervisor {
     slot.listening = true;
     this.#everListened = true;
     this.log.info({ child: w.id, child_pid: w.process.pid }, `worker ${w.id} listens`);
+    if (!this.#settled && !this.#stopping && this.listening().length === this.n) {
+      this.#settled = true;
+      if (this.opts.onAllListening?.() === false) {
+        this.#worst = 1;
+        this.#stop(false);
+      }
+    }
   }
 
   #onExit(w: Worker, code: number | null, signal: string | null): void {
     const slot = this.#slots.get(w.id);
     this.#slots.delete(w.id);
+    slot?.peer.close('worker exited');
     this.hooks.onExit?.(w);
     // A worker stopped by our SIGTERM before it installed its handlers had nothing to drain.
     const cutShort = signal === 'SIGTERM' || signal === 'SIGINT';
@@ -176,6 +209,15 @@ export class Supervisor {
     if (this.#stopping) {
       this.#worst = Math.max(this.#worst, status);
       this.log.info(fields, `worker ${w.id} stopped`);
+    } else if (this.#unprivileged && slot?.listening !== true && this.listening().length === 0) {
+      // node:cluster closed the shared listener when its last worker went; the primary, no
+      // longer root, could not bind it again (a port < 1024): restarting would only loop.
+      this.log.error(
+        fields,
+        `worker ${w.id} exited before it listened and no worker listens: the primary gave up root (-u) and cannot listen again; stopping`,
+      );
+      this.#worst = Math.max(this.#worst, status || 1);
+      this.#stop(false);
     } else if (!this.#everListened) {
       this.log.error(fields, `worker ${w.id} exited before the end listened; stopping`);
       this.#worst = Math.max(this.#worst, status || 1);
@@ -210,7 +252,7 @@ export class Supervisor {
     this.#timers.clear();
     const all = [...this.#slots.values()];
     sendStop(
-      all.filter((s) => s.listening).map((s) => s.worker),
+      all.filter((s) => s.listening).map((s) => s.peer),
       now,
     );
     for (const s of all) if (!s.listening) s.worker.process.kill('SIGTERM');
@@ -219,7 +261,8 @@ export class Supervisor {
   #signal(sig: NodeJS.Signals): void {
     if (sig === 'SIGHUP') {
       this.log.info({ signal: sig }, 'SIGHUP: passed to every worker (key files re-read)');
-      sendReload([...this.#slots.values()].map((s) => s.worker));
+      this.opts.onReload?.();
+      sendReload([...this.#slots.values()].map((s) => s.peer));
       return;
     }
     if (this.#stopping) {

@@ -12,8 +12,8 @@ import type { ClusterAuth } from '../cluster/auth.js';
 import { type Member, Membership } from '../cluster/members.js';
 import { NodeListeners } from '../cluster/nodes.js';
 import type { Route } from '../protocol/route.js';
-import { CLUSTER_IPC_NS, type DecryptIpc, type EncryptIpc } from './cluster-ipc.js';
-import { type IpcEndpoint, IpcPeer, type IpcProtocol } from './ipc.js';
+import { CLUSTER_IPC_NS, type DecryptIpc, type EncryptIpc } from './ipc-messages.js';
+import { type IpcEndpoint, IpcPeer, type IpcProtocol, workerEndpoint } from './ipc.js';
 import type { ClusterMetrics } from './prom.js';
 
 /** A worker as the hub sees it. */
@@ -237,21 +237,6 @@ export class DecryptHub implements ClusterHub {
     this.membership.close();
     this.#links.closeAll();
   }
-}
-
-/** The endpoint of node:cluster worker `w`, seen from the primary. */
-export function workerEndpoint(w: Worker): IpcEndpoint {
-  return {
-    send(message, handle, done) {
-      w.send(message, handle, (err: Error | null) => done?.(err));
-    },
-    listen(fn) {
-      const h = (m: unknown, handle: unknown): void =>
-        fn(m, handle === undefined ? undefined : (handle as Socket));
-      w.on('message', h);
-      return () => w.off('message', h);
-    },
-  };
 }
 
 /**

@@ -16,7 +16,7 @@ import {
 } from '../cluster/members.js';
 import type { LocalAddress, NodeMap, NodeMapSnapshot } from '../cluster/nodes.js';
 import type { Route } from '../protocol/route.js';
-import type { DecryptIpc, EncryptIpc } from './cluster-ipc.js';
+import type { DecryptIpc, EncryptIpc } from './ipc-messages.js';
 import type { IpcPeer } from './ipc.js';
 
 function key(r: Route): string {

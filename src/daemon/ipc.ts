@@ -3,8 +3,10 @@
  * with ids and replies (worker → primary), and one-way notes (either way), optionally carrying a
  * socket handle. Every message is namespaced (`{cloakpipe: <namespace>, ...}`) so it never clashes
  * with node:cluster's own messages or prom-client's aggregator requests, which share the channel;
- * anything else on the channel is ignored. DESIGN.md §7.1.
+ * anything else on the channel is ignored. Which namespaces and messages exist is written in one
+ * place, ipc-messages.ts. DESIGN.md §7.1.
  */
+import type { Worker } from 'node:cluster';
 import type { Socket } from 'node:net';
 
 /** How long a request waits for its reply before it rejects. */
@@ -203,6 +205,21 @@ export function parentEndpoint(proc: NodeJS.Process = process): IpcEndpoint {
         fn(m, handle === undefined ? undefined : (handle as Socket));
       proc.on('message', h);
       return () => proc.off('message', h);
+    },
+  };
+}
+
+/** The endpoint of node:cluster worker `w`, seen from the primary. */
+export function workerEndpoint(w: Worker): IpcEndpoint {
+  return {
+    send(message, handle, done) {
+      w.send(message, handle, (err: Error | null) => done?.(err));
+    },
+    listen(fn) {
+      const h = (m: unknown, handle: unknown): void =>
+        fn(m, handle === undefined ? undefined : (handle as Socket));
+      w.on('message', h);
+      return () => w.off('message', h);
     },
   };
 }

@@ -67,6 +67,28 @@ export class KeyRing {
     if (old.length > 0) setTimeout(() => zeroize(...old), 30_000).unref();
   }
 
+  /**
+   * Use `keys` (one per path, in order) instead of reading the files: a --workers worker forked
+   * after its primary gave up root (-u), which may no longer read them, is handed the primary's.
+   * Takes copies (the caller zeroes `keys`) and logs each fingerprint as load() does. Throws
+   * RangeError when the count does not match the paths.
+   */
+  adopt(keys: readonly Uint8Array[]): void {
+    if (keys.length !== this.paths.length)
+      throw new RangeError(`expected ${this.paths.length} keys, got ${keys.length}`);
+    const old = this.#keys;
+    this.#keys = keys.map((k) => k.slice());
+    this.paths.forEach((p, i) => {
+      if (p === '-') this.useStdinKey(keys[i]!);
+      const fingerprint = keyFingerprint(this.#keys[i]!);
+      this.log.info(
+        { keyFile: p, fingerprint },
+        `key fingerprint ${fingerprint}: handed over by the primary`,
+      );
+    });
+    zeroize(...old);
+  }
+
   /** The current keys, in the order given on the command line. */
   get keys(): readonly Uint8Array[] {
     return this.#keys;

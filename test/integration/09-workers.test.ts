@@ -4,7 +4,9 @@
 // other worker's transfers whole, and a new worker takes its place. `-k -` is read once by the
 // primary and reaches every worker (restarted ones too); SIGHUP re-reads the key files in every
 // worker and keeps the `-k -` key. A terminal's Ctrl-C, which reaches every process of the
-// group, drains once, and --shutdown-timeout and a second signal act as on one process.
+// group, drains once, and --shutdown-timeout and a second signal act as on one process. With
+// -u, the primary gives up root once every worker listens, and so does each worker (restarted
+// ones too).
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -331,4 +333,63 @@ test('--workers 2: /readyz is 503 while no worker listens, 200 again once a new 
   seen.push(await readyz());
   assert.deepEqual(seen, [503, 200]);
   assert.equal(await d.proc.stop('SIGTERM'), 0);
+});
+
+/** The real uid of process `pid` (/proc/<pid>/status, `Uid:` line). */
+function uidOf(pid: number): number {
+  const line = /^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  assert.ok(line, `no Uid line for pid ${pid}`);
+  return Number(line[1]);
+}
+
+test('--workers 2 with -u nobody: the primary and every worker (restarted too) give up root once listening; tunnels work', async () => {
+  assert.equal(process.getuid?.(), 0, 'this test needs root (README: Test prerequisites)');
+  const target = await echoServer();
+  // A restarted worker, forked by the unprivileged primary, cannot read `otherKey` (root's
+  // alone, in a 0700 directory): it gets both keys from the primary over IPC.
+  const d = await workersEnd(
+    target.address,
+    ['-k', '-', '-k', otherKey],
+    ['-u', 'nobody'],
+    keyBytes,
+  );
+  await d.proc.waitFor(/the primary gave up root/);
+  const workerPids = () =>
+    logLines(d.proc, /^worker \d+ listens$/).map((l) => l.child_pid as number);
+  assert.equal(uidOf(d.proc.pid), 65534, 'the primary runs as 65534');
+  await waitUntil(() => workerPids().every((p) => uidOf(p) === 65534), 'both workers run as 65534');
+  const e = await startEnd('-e', d.address, otherKey);
+  const payload = randomBytes(50_000);
+  for (let i = 0; i < 4; i++)
+    assert.equal((await transfer(e.address, payload)).sha256, sha256hex(payload));
+  assert.equal(servedBy(d.proc).size, 2, 'both workers serve');
+  // A worker killed now is restarted by the unprivileged primary, and listens again.
+  process.kill(workerPids()[0]!, 'SIGKILL');
+  await waitUntil(() => workerPids().length >= 3, 'a restarted worker listens');
+  assert.equal(uidOf(workerPids()[2]!), 65534, 'the restarted worker runs as 65534');
+  await d.proc.waitFor(/handed over by the primary/);
+  for (const k of [otherKey, key]) {
+    const e2 = await startEnd('-e', d.address, k);
+    const since = d.proc.logs().length;
+    for (let i = 0; i < 4; i++)
+      assert.equal((await transfer(e2.address, payload)).sha256, sha256hex(payload), k);
+    assert.equal(servedBy(d.proc, since).size, 2, `both workers serve again with ${k}`);
+  }
+  assert.equal(await d.proc.stop('SIGTERM'), 0);
+});
+
+test('--workers 2 with -u nobody on a port < 1024: once every worker died, the primary cannot listen again and exits 1', async () => {
+  assert.equal(process.getuid?.(), 0, 'this test needs root (README: Test prerequisites)');
+  const port = 900 + Math.floor(Math.random() * 100);
+  const target = await echoServer();
+  const args = ['-d', '-s', `[127.0.0.1]:${port}`, '-t', target.address, '-k', '-'];
+  const proc = cloakpipe([...args, '--workers', '2', '-u', 'nobody'], {
+    name: 'cloakpipe -d --workers 2 -u nobody (port < 1024)',
+    stdin: keyBytes,
+  });
+  await proc.waitFor(/the primary gave up root/);
+  for (const l of logLines(proc, /^worker \d+ listens$/))
+    process.kill(l.child_pid as number, 'SIGKILL');
+  await proc.waitFor(/no worker listens: the primary gave up root \(-u\) and cannot listen again/);
+  assert.equal(await proc.exited, 1);
 });

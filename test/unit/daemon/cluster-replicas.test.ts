@@ -11,7 +11,7 @@ import {
   CLUSTER_IPC_NS,
   type DecryptIpc,
   type EncryptIpc,
-} from '../../../src/daemon/cluster-ipc.js';
+} from '../../../src/daemon/ipc-messages.js';
 import { DecryptHub, EncryptHub } from '../../../src/daemon/cluster-primary.js';
 import { MemberReplica, NodeReplica } from '../../../src/daemon/cluster-worker.js';
 import { IpcPeer } from '../../../src/daemon/ipc.js';

@@ -1,7 +1,8 @@
 // Goal: the --workers IPC layer answers each request with its own reply (ids, errors, timeouts,
 // close), carries notes and socket handles, and ignores every message outside its namespace
-// (node:cluster's and prom-client's share the channel) — in memory, and once over a real
-// child-process channel with a real socket handed across.
+// (node:cluster's, prom-client's and the other namespace's share the channel); the 'workers'
+// namespace carries the -k - key as bytes over an 'advanced' channel — in memory, and over real
+// child-process channels (a socket handed across; the key as bytes).
 import assert from 'node:assert/strict';
 import { fork } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -9,6 +10,12 @@ import { createConnection, createServer, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type IpcEndpoint, IpcError, IpcPeer } from '../../../src/daemon/ipc.js';
+import {
+  CLUSTER_IPC_NS,
+  type EncryptIpc,
+  WORKERS_IPC_NS,
+  type WorkersIpc,
+} from '../../../src/daemon/ipc-messages.js';
 import { tempDir } from '../../support/system.js';
 import { memoryPair } from './ipc-pair.js';
 
@@ -122,4 +129,75 @@ peer.notify('hello', 'child got ' + answer);
   parent.close();
   proc.kill();
   srv.close();
+});
+
+test("namespace 'workers' and 'cluster' share one channel without crossing: the key comes back as bytes; stop and reload are notes", async () => {
+  const [primarySide, workerSide] = memoryPair();
+  const key = Uint8Array.from({ length: 32 }, (_, i) => i + 1);
+  const primary = new IpcPeer<WorkersIpc>(primarySide, WORKERS_IPC_NS);
+  primary.onRequest('key', () => key);
+  const clusterPrimary = new IpcPeer<EncryptIpc>(primarySide, CLUSTER_IPC_NS);
+  clusterPrimary.onRequest('hello', () => ({ nodes: [], aliases: [] }));
+  const errors: string[] = [];
+  primary.onNote('error', (line) => errors.push(line));
+  const worker = new IpcPeer<WorkersIpc>(workerSide, WORKERS_IPC_NS);
+  const seen: string[] = [];
+  worker.onNote('stop', ({ now }) => seen.push(`stop now=${now}`));
+  worker.onNote('reload', () => seen.push('reload'));
+  worker.onRequest('probe', () => null);
+  // A 'workers' request never reaches the 'cluster' peer, which has no 'key' handler.
+  const got = await worker.request('key', null);
+  assert.ok(got instanceof Uint8Array);
+  assert.deepEqual(got, key);
+  got.fill(0);
+  assert.equal(key[0], 1, 'the worker zeroes its own copy, not the primary’s');
+  assert.equal(await primary.request('probe', null), null);
+  primary.notify('reload', null);
+  primary.notify('stop', { now: false });
+  worker.notify('error', 'cloakpipe: cannot listen on 127.0.0.1:1: EACCES');
+  await new Promise((r) => setTimeout(r, 10));
+  assert.deepEqual(seen, ['reload', 'stop now=false']);
+  assert.deepEqual(errors, ['cloakpipe: cannot listen on 127.0.0.1:1: EACCES']);
+  // The cluster namespace answers only its own.
+  const clusterWorker = new IpcPeer<EncryptIpc>(workerSide, CLUSTER_IPC_NS, 200);
+  await assert.rejects(
+    clusterWorker.request('ensure', { host: 'h', port: 1 }),
+    /no handler for ensure/,
+  );
+});
+
+test("over a real 'advanced' channel, as --workers sets it up: the key request is answered with bytes", async () => {
+  const dir = tempDir('cloakpipe-ipc-');
+  const child = join(dir, 'child.mjs');
+  const ipcUrl = new URL('../../../src/daemon/ipc.js', import.meta.url).href;
+  writeFileSync(
+    child,
+    `import { IpcPeer, parentEndpoint } from ${JSON.stringify(ipcUrl)};
+const peer = new IpcPeer(parentEndpoint(), 'workers');
+const key = await peer.request('key', null);
+peer.notify('error', (key instanceof Uint8Array ? 'bytes ' : 'not bytes ') + key.length + ' ' + key[31]);
+key.fill(0);
+process.disconnect();
+`,
+  );
+  const proc = fork(child, {
+    serialization: 'advanced',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const endpoint: IpcEndpoint = {
+    send: (m, h, done) => void proc.send(m, h, (err: Error | null) => done?.(err)),
+    listen(fn) {
+      const f = (m: unknown, h: unknown): void => fn(m, h as Socket | undefined);
+      proc.on('message', f);
+      return () => proc.off('message', f);
+    },
+  };
+  const parent = new IpcPeer<WorkersIpc>(endpoint, WORKERS_IPC_NS);
+  const key = new Uint8Array(32).fill(7);
+  parent.onRequest('key', () => key);
+  const said = await new Promise<string>((r) => parent.onNote('error', r));
+  assert.equal(said, 'bytes 32 7');
+  parent.close();
+  key.fill(0);
+  await new Promise((r) => proc.on('exit', r));
 });
