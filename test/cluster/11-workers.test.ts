@@ -28,19 +28,25 @@ import {
   type TunnelPair,
   withDescendants,
 } from '../support/cluster/tunnel.js';
+import { freePort } from '../support/net.js';
 import { logLines, stopAll } from '../support/procs.js';
 
 const WORKERS = ['--workers', '2'];
 let fx: TunnelledCluster;
+/** Each end's one /metrics, merged by its primary over both workers. */
+let eMetrics = 0;
+let dMetrics = 0;
 const run = randomBytes(4).toString('hex');
 
 before(async () => {
+  eMetrics = await freePort();
+  dMetrics = await freePort();
   fx = await startTunnelledCluster({
     masters: 3,
     replicas: 0,
     spare: 1,
-    eArgs: WORKERS,
-    dArgs: WORKERS,
+    eArgs: [...WORKERS, '--metrics', `127.0.0.1:${eMetrics}`],
+    dArgs: [...WORKERS, '--metrics', `127.0.0.1:${dMetrics}`],
   });
 });
 after(async () => {
@@ -83,7 +89,32 @@ test('MULTI/EXEC through --workers 2 ends: each master runs its transaction', as
 });
 
 test("ASK migration through --workers 2 ends: -ASK then -MOVED name the primary's listener; no client error", async () => {
-  await askThenMovedDuringMigration(fx, run, null);
+  await askThenMovedDuringMigration(fx, run, eMetrics);
+});
+
+/** Prometheus text of an end's /metrics (-d listens inside the cluster's network namespace). */
+async function scrapeEnd(end: '-e' | '-d'): Promise<string> {
+  if (end === '-e') return (await fetch(`http://127.0.0.1:${eMetrics}/metrics`)).text();
+  const get = `fetch('http://127.0.0.1:${dMetrics}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`;
+  return fx.ns.run(process.execPath, ['-e', get]);
+}
+
+/** The value of the series `name{…}` in `text` (NaN if absent). */
+function seriesValue(text: string, name: string): number {
+  const line = text.split('\n').find((l) => l.startsWith(`${name}{`));
+  return line === undefined ? NaN : Number(line.split(' ').pop());
+}
+
+test("each end's /metrics is the whole end's: two workers, the primary's cluster gauges (after the clients above)", async () => {
+  for (const end of ['-e', '-d'] as const) {
+    const text = await scrapeEnd(end);
+    assert.equal(seriesValue(text, 'cloakpipe_workers'), 2, `${end} workers`);
+    assert.ok(seriesValue(text, 'cloakpipe_cluster_nodes') >= 3, `${end} knows the 3 masters`);
+    assert.ok(
+      seriesValue(text, 'cloakpipe_connections_accepted_total') > 0,
+      `${end} counted the tunnels its workers carried`,
+    );
+  }
 });
 
 test('connections reached both workers of each end; each node has one listener, opened by the -e primary', () => {
