@@ -13,6 +13,7 @@ import { runBulk } from './bulk.js';
 import { runCluster } from './cluster.js';
 import type { Context } from './context.js';
 import { runHandshakes } from './handshakes.js';
+import { runEngine } from './engine.js';
 import { runMemory } from './memory.js';
 import { type Part, parseSettings, type Settings, USAGE, UsageError } from './options.js';
 import { writeKeyFile } from './pairs.js';
@@ -35,6 +36,7 @@ const RUNNERS: Record<Part, (ctx: Context) => Promise<Table>> = {
   memory: runMemory,
   cluster: runCluster,
   workers: runWorkers,
+  engine: runEngine,
 };
 
 function progress(msg: string): void {

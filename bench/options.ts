@@ -5,7 +5,15 @@
 import { parseArgs } from 'node:util';
 
 /** The parts, in the order they run. */
-export const PARTS = ['bulk', 'handshakes', 'redis', 'memory', 'cluster', 'workers'] as const;
+export const PARTS = [
+  'bulk',
+  'handshakes',
+  'redis',
+  'memory',
+  'cluster',
+  'workers',
+  'engine',
+] as const;
 export type Part = (typeof PARTS)[number];
 
 /** One MiB. */

@@ -163,7 +163,44 @@ export function summaryRows(tables: readonly Table[]): SummaryRow[] {
       targets: s.targets,
     });
   }
-  return [...out, ...scalingRows(tables)];
+  return [...withCryptoFloor(out, tables), ...scalingRows(tables)];
+}
+
+/**
+ * After each CPU-per-request row, the floor a Node end doing cloakpipe's crypto cannot go below:
+ * node-relay's CPU per request (Node networking, no crypto) plus the engine part's crypto alone
+ * (one seal and one open per request per end), for each framing, as a ratio to spiped. Where it is
+ * above a CPU target, that target cannot be met by a Node tunnel end on this machine, whatever
+ * the framing glue costs. Needs the redis and engine parts; otherwise `rows` is returned as is.
+ */
+function withCryptoFloor(rows: readonly SummaryRow[], tables: readonly Table[]): SummaryRow[] {
+  const engine = tables.find((t) => t.part === 'engine')?.rows[0];
+  if (engine === undefined) return [...rows];
+  const out: SummaryRow[] = [];
+  for (const r of rows) {
+    out.push(r);
+    const relay = r.medians['node-relay'];
+    const spiped = r.medians.spiped;
+    if (!r.measure.startsWith('CPU per request') || typeof relay !== 'number') continue;
+    const medians: Record<Column, number | string> = {
+      ...(spiped === undefined ? {} : { spiped }),
+      'node-relay': relay,
+    };
+    const ratios: Record<Column, number | null> = {};
+    for (const c of ['cloakpipe', COMPACT] as const) {
+      const crypto = median(engine.values[c]);
+      if (crypto === undefined) continue;
+      medians[c] = relay + crypto;
+      ratios[c] = typeof spiped === 'number' && spiped > 0 ? (relay + crypto) / spiped : null;
+    }
+    out.push({
+      ...r,
+      measure: `${r.measure.replace('CPU per request', 'floor: node-relay CPU + crypto alone')}`,
+      medians,
+      ratios,
+    });
+  }
+  return out;
 }
 
 /** `rows` as a markdown section headed with the number of rounds. */
