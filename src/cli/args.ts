@@ -137,7 +137,7 @@ export const TUNNEL_OPTIONS = {
     type: 'string',
     group: 'Behaviour:',
     describe:
-      'After listening, switch to user[:group] (needs root). With --workers the primary switches ' +
+      'After listening, switch to user[:group] or :group, by name or numeric id (needs root). With --workers the primary switches ' +
       'once every worker listens. Listeners opened later (--cluster node listeners on -e) open as ' +
       'that user, so a --cluster-ports range below 1024 fails',
   },

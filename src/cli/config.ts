@@ -246,6 +246,8 @@ export function buildConfig(a: TunnelArgs, cores = 1): Config {
     };
   } else if (a.cluster) cluster = clusterEncrypt(a, source);
   const [user, group] = a.u === undefined ? [] : a.u.split(':');
+  if (a.u !== undefined && !user && !group)
+    throw new UsageError(`-u "${a.u}": give a user, user:group or :group (names or numeric ids)`);
   return {
     mode,
     source,

@@ -5,14 +5,20 @@
 import type { Config } from './config.js';
 import { StartError } from './errors.js';
 
+/** A name, or a numeric id as spiped's -u also takes (`65534`, `:65534`). */
+function idOf(nameOrId: string): string | number {
+  return /^\d+$/.test(nameOrId) ? Number(nameOrId) : nameOrId;
+}
+
 /**
- * Switch to `user` (its group first, while still allowed). Throws StartError naming the user
- * when the switch fails (not root, or no such user); a process already running as them passes.
+ * Switch to `user` (its group first, while still allowed); an empty user (`-u :group`) changes
+ * the group only. Names and numeric ids are both taken. Throws StartError naming the user when
+ * the switch fails (not root, or no such user); a process already running as them passes.
  */
 export function switchUser(user: NonNullable<Config['user']>): void {
   try {
-    if (user.group !== null) process.setgid?.(user.group);
-    process.setuid?.(user.user);
+    if (user.group !== null) process.setgid?.(idOf(user.group));
+    if (user.user !== '') process.setuid?.(idOf(user.user));
   } catch (err) {
     const name = user.group === null ? user.user : `${user.user}:${user.group}`;
     throw new StartError(`cannot switch to user ${name}: ${(err as Error).message}`);
