@@ -273,7 +273,7 @@ export class ClusterFilter implements StreamFilter {
 /** The error a client gets when --cluster-ports has no port left for a node. */
 function noPortError(host: string, port: number): Uint8Array {
   return Buffer.from(
-    `-ERR cloakpipe: no local port left for cluster node ${host}:${port} (widen --cluster-ports)\r\n`,
+    `-ERR cloakpipe: no local listener for cluster node ${host}:${port} (see the -e end's log)\r\n`,
     'latin1',
   );
 }

@@ -73,6 +73,7 @@ export class NodeListeners implements NodeMap {
   readonly #aliases = new Map<string, Route>();
   #nextPort: number;
   #exhaustedLogged = false;
+  readonly #openFailuresLogged = new Set<string>();
 
   constructor(options: NodeListenerOptions) {
     this.#o = options;
@@ -123,7 +124,8 @@ export class NodeListeners implements NodeMap {
 
   /**
    * The local address for `route`, opening its listener on first sight. Resolves null when no
-   * port is left in --cluster-ports (logged once); never rejects.
+   * port is left in --cluster-ports or the listener cannot open (each reason logged once); never
+   * rejects.
    */
   ensure(route: Route): Promise<LocalAddress | null> {
     const k = key(route);
@@ -156,13 +158,20 @@ export class NodeListeners implements NodeMap {
       const server = createServer({ allowHalfOpen: true, pauseOnConnect: true }, (s) =>
         this.#o.accept(s, e.route),
       );
-      const bound = await new Promise<number | null>((resolve) => {
-        server.once('error', () => resolve(null));
+      const bound = await new Promise<number | NodeJS.ErrnoException>((resolve) => {
+        server.once('error', resolve);
         server.listen({ host: this.#o.bindHost, port }, () =>
           resolve((server.address() as { port: number }).port),
         );
       });
-      if (bound === null) continue; // in use by someone else: try the next port
+      if (typeof bound !== 'number') {
+        // A port of the range someone else holds: try the next one. Anything else (EACCES below
+        // 1024 after -u, EMFILE, EADDRNOTAVAIL) would fail for every port: give up on this node
+        // for now (a later reply naming it tries again) and say why, once per reason.
+        if (bound.code === 'EADDRINUSE' && this.#o.ports !== null) continue;
+        this.#logOpenFailure(e.route, port, bound);
+        return null;
+      }
       server.on('error', (err) =>
         this.#o.log.warn({ err: err.message, node: key(e.route) }, 'node listener error'),
       );
@@ -177,6 +186,23 @@ export class NodeListeners implements NodeMap {
       this.#o.onChange?.();
       return e.local;
     }
+  }
+
+  /** Log why a node listener could not open, once per reason (clients retry on every reply). */
+  #logOpenFailure(route: Route, port: number, err: NodeJS.ErrnoException): void {
+    const code = err.code ?? err.message;
+    if (this.#openFailuresLogged.has(code)) return;
+    this.#openFailuresLogged.add(code);
+    const hint =
+      code === 'EACCES'
+        ? ': ports below 1024 need root, which -u gives up before node listeners open; use a --cluster-ports range above 1023'
+        : code === 'EMFILE' || code === 'ENFILE'
+          ? ': out of file descriptors (raise LimitNOFILE / ulimit -n)'
+          : '';
+    this.#o.log.error(
+      { node: key(route), port, bindHost: this.#o.bindHost, code },
+      `cannot open a listener for cluster node ${key(route)} (${code})${hint}; clients get an error for it`,
+    );
   }
 
   #takePort(): number | null {
