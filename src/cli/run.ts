@@ -312,7 +312,10 @@ export async function run(c: Config): Promise<number> {
     log.info({ metrics: `${where.host}:${where.port}` }, 'serving /metrics, /healthz and /readyz');
   }
   if (c.pidFile !== null && !isWorker()) writeFileSync(c.pidFile, `${process.pid}\n`);
-  if (c.user !== null) switchUser(c.user);
+  if (c.user !== null) {
+    const warning = switchUser(c.user);
+    if (warning !== null) log.warn(warning);
+  }
   // Handlers go in before the 'listening' line: a supervisor may signal as soon as it sees it.
   const stopped = handleSignals(daemon, keyring, log);
   log.info(

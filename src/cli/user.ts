@@ -11,11 +11,19 @@ function idOf(nameOrId: string): string | number {
 }
 
 /**
- * Switch to `user` (its group first, while still allowed); an empty user (`-u :group`) changes
- * the group only. Names and numeric ids are both taken. Throws StartError naming the user when
- * the switch fails (not root, or no such user); a process already running as them passes.
+ * Switch to `user`: leave every supplementary group (root's among them), then the group, then
+ * the user, as spiped's -u does; an empty user (`-u :group`) changes the group only. Names and
+ * numeric ids are both taken. Returns a warning when the supplementary groups could not be left
+ * (the switch goes on, as spiped's does), else null. Throws StartError naming the user when the
+ * switch fails (not root, or no such user); a process already running as them passes.
  */
-export function switchUser(user: NonNullable<Config['user']>): void {
+export function switchUser(user: NonNullable<Config['user']>): string | null {
+  let warning: string | null = null;
+  try {
+    process.setgroups?.([]);
+  } catch (err) {
+    warning = `-u: could not leave the supplementary groups (${(err as Error).message})`;
+  }
   try {
     if (user.group !== null) process.setgid?.(idOf(user.group));
     if (user.user !== '') process.setuid?.(idOf(user.user));
@@ -23,4 +31,5 @@ export function switchUser(user: NonNullable<Config['user']>): void {
     const name = user.group === null ? user.user : `${user.user}:${user.group}`;
     throw new StartError(`cannot switch to user ${name}: ${(err as Error).message}`);
   }
+  return warning;
 }

@@ -47,7 +47,8 @@ export interface PrimaryKeys {
  */
 function giveUpRoot(user: NonNullable<Config['user']>, log: Logger): boolean {
   try {
-    switchUser(user);
+    const warning = switchUser(user);
+    if (warning !== null) log.warn(warning);
   } catch (err) {
     log.error({ err: (err as Error).message }, 'cannot give up root in the primary; stopping');
     return false;
