@@ -22,7 +22,10 @@ export function switchUser(user: NonNullable<Config['user']>): string | null {
   try {
     process.setgroups?.([]);
   } catch (err) {
-    warning = `-u: could not leave the supplementary groups (${(err as Error).message})`;
+    // Not root (a process already running as the user): fine if it is in no other group.
+    const egid = process.getegid?.();
+    if ((process.getgroups?.() ?? []).some((g) => g !== egid))
+      warning = `-u: could not leave the supplementary groups (${(err as Error).message})`;
   }
   try {
     if (user.group !== null) process.setgid?.(idOf(user.group));
