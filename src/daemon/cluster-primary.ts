@@ -10,7 +10,8 @@ import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ClusterAuth } from '../cluster/auth.js';
 import { type Member, Membership } from '../cluster/members.js';
-import { NodeListeners } from '../cluster/nodes.js';
+import type { NodeListeners } from '../cluster/nodes.js';
+import { encryptListeners } from './cluster.js';
 import type { Route } from '../protocol/route.js';
 import { CLUSTER_IPC_NS, type DecryptIpc, type EncryptIpc } from './ipc-messages.js';
 import { type IpcEndpoint, IpcPeer, type IpcProtocol, workerEndpoint } from './ipc.js';
@@ -103,18 +104,11 @@ export class EncryptHub implements ClusterHub {
 
   constructor(o: EncryptHubOptions) {
     this.#log = o.log;
-    this.listeners = new NodeListeners({
-      bindHost: o.bindHost,
-      advertiseHost: o.advertiseHost,
-      ports: o.ports,
-      log: o.log,
-      onCount: (nodes, open) => {
-        o.metrics.nodesKnown(nodes);
-        o.metrics.listenersOpen(open);
-      },
-      onChange: () => this.#links.broadcast((l) => l.peer.notify('map', this.listeners.snapshot())),
-      accept: (s, route) => this.#handOff(s, route),
-    });
+    this.listeners = encryptListeners(
+      o,
+      (s, route) => this.#handOff(s, route),
+      () => this.#links.broadcast((l) => l.peer.notify('map', this.listeners.snapshot())),
+    );
   }
 
   attach(link: WorkerLink): void {

@@ -36,12 +36,22 @@ export interface ClusterEncryptOptions {
   readonly adopt: (socket: Socket, route: Route) => void;
 }
 
-/** -e: the node table plus the routing hooks for each connection. */
-export function clusterEncrypt(o: ClusterEncryptOptions): {
-  listeners: NodeListeners;
-  routing: (route: Route | null) => TunnelRouting;
-} {
-  const listeners = new NodeListeners({
+/** The settings both -e node tables share: one process's and a --workers primary's. */
+export type NodeTableOptions = Pick<
+  ClusterEncryptOptions,
+  'bindHost' | 'advertiseHost' | 'ports' | 'log'
+> & { readonly metrics: Pick<ClusterMetrics, 'nodesKnown' | 'listenersOpen'> };
+
+/**
+ * The -e node listener table for `o`, its gauges kept in `o.metrics`; `accept` runs a connection
+ * accepted on a node's listener, and `onChange` hears of every change to the map.
+ */
+export function encryptListeners(
+  o: NodeTableOptions,
+  accept: (socket: Socket, route: Route) => void,
+  onChange?: () => void,
+): NodeListeners {
+  return new NodeListeners({
     bindHost: o.bindHost,
     advertiseHost: o.advertiseHost,
     ports: o.ports,
@@ -50,8 +60,17 @@ export function clusterEncrypt(o: ClusterEncryptOptions): {
       o.metrics.nodesKnown(nodes);
       o.metrics.listenersOpen(open);
     },
-    accept: (s, route) => o.adopt(s, route),
+    ...(onChange ? { onChange } : {}),
+    accept,
   });
+}
+
+/** -e: the node table plus the routing hooks for each connection. */
+export function clusterEncrypt(o: ClusterEncryptOptions): {
+  listeners: NodeListeners;
+  routing: (route: Route | null) => TunnelRouting;
+} {
+  const listeners = encryptListeners(o, (s, route) => o.adopt(s, route));
   return { listeners, routing: clusterRouting(listeners, o.log, o.metrics) };
 }
 
