@@ -28,6 +28,7 @@ import {
   type TunnelPair,
   withDescendants,
 } from '../support/cluster/tunnel.js';
+import { fetchMetrics, sampleValue } from '../support/metrics.js';
 import { freePort } from '../support/net.js';
 import { logLines, stopAll } from '../support/procs.js';
 
@@ -94,15 +95,14 @@ test("ASK migration through --workers 2 ends: -ASK then -MOVED name the primary'
 
 /** Prometheus text of an end's /metrics (-d listens inside the cluster's network namespace). */
 async function scrapeEnd(end: '-e' | '-d'): Promise<string> {
-  if (end === '-e') return (await fetch(`http://127.0.0.1:${eMetrics}/metrics`)).text();
+  if (end === '-e') return fetchMetrics(eMetrics);
   const get = `fetch('http://127.0.0.1:${dMetrics}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`;
   return fx.ns.run(process.execPath, ['-e', get]);
 }
 
 /** The value of the series `name{…}` in `text` (NaN if absent). */
 function seriesValue(text: string, name: string): number {
-  const line = text.split('\n').find((l) => l.startsWith(`${name}{`));
-  return line === undefined ? NaN : Number(line.split(' ').pop());
+  return sampleValue(text, `${name}{`) ?? NaN;
 }
 
 test("each end's /metrics is the whole end's: two workers, the primary's cluster gauges (after the clients above)", async () => {

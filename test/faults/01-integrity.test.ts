@@ -34,6 +34,7 @@ import {
   type WireFraming,
 } from '../helpers/fault-proxy.js';
 import { startCloakpipe } from '../support/ends.js';
+import { fetchMetrics, sampleValue } from '../support/metrics.js';
 import { freePort, parseHostPort } from '../support/net.js';
 import { logLines, type Proc, stopAll, waitUntil } from '../support/procs.js';
 import { tempDir } from '../support/system.js';
@@ -195,14 +196,10 @@ function dataBefore(link: LinkStats, dir: Direction, n: number): number {
 
 /** Sum of the rejected-packet counters of `end` for `reasons`. */
 async function rejected(end: End, reasons: readonly string[]): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${end.metrics}/metrics`)).text();
+  const text = await fetchMetrics(end.metrics);
   let sum = 0;
-  for (const reason of reasons) {
-    const line = text
-      .split('\n')
-      .find((l) => l.startsWith(`cloakpipe_packets_rejected_total{reason="${reason}"`));
-    sum += line === undefined ? 0 : Number(line.split(' ').pop());
-  }
+  for (const reason of reasons)
+    sum += sampleValue(text, `cloakpipe_packets_rejected_total{reason="${reason}"`) ?? 0;
   return sum;
 }
 

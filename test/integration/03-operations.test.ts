@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { requireBinary } from '../support/bins.js';
 import { BIN, startCloakpipe, startEnd, startSpiped } from '../support/ends.js';
+import { sampleValue } from '../support/metrics.js';
 import { freePort, parseHostPort } from '../support/net.js';
 import { stopAll } from '../support/procs.js';
 import { tempDir } from '../support/system.js';
@@ -43,10 +44,7 @@ function get(port: number, path: string): Promise<{ status: number; body: string
 }
 
 function metric(text: string, name: string, labels: string): number {
-  const line = text
-    .split('\n')
-    .find((l) => l.startsWith(`${name}{`) && labels.split(',').every((kv) => l.includes(kv)));
-  return line === undefined ? 0 : Number(line.split(' ').pop());
+  return sampleValue(text, `${name}{`, labels.split(',')) ?? 0;
 }
 
 test('/metrics: accepted, bytes each way, closed and handshake failures move by the right amounts', async () => {

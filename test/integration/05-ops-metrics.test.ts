@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { echoServer } from '../helpers/targets.js';
 import { ROOT, startEnd } from '../support/ends.js';
+import { fetchMetrics } from '../support/metrics.js';
 import { freePort } from '../support/net.js';
 import { stopAll } from '../support/procs.js';
 import { tempDir } from '../support/system.js';
@@ -21,7 +22,7 @@ test('first scrape of a fresh -d end: zero series, build info, standard process 
   const target = await echoServer();
   const port = await freePort();
   await startEnd('-d', target.address, key, ['-F', '--metrics', String(port), '--crypto', 'node']);
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const text = await fetchMetrics(port);
   const lines = text.split('\n');
   const version = (
     JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }

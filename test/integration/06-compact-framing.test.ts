@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { requireBinary } from '../support/bins.js';
 import { BIN, startEnd } from '../support/ends.js';
+import { fetchMetrics } from '../support/metrics.js';
 import { freePort } from '../support/net.js';
 import { logLines, type Proc, stopAll, waitUntil } from '../support/procs.js';
 import { tempDir } from '../support/system.js';
@@ -45,11 +46,6 @@ const mismatch = (mine: string, peer: string): RegExp =>
   new RegExp(
     `handshake failed: framing mismatch: both ends must run the same --framing \\(this end uses ${mine} framing, the peer uses ${peer} framing\\)`,
   );
-
-/** Scrape /metrics on `port`. */
-async function scrape(port: number): Promise<string> {
-  return (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-}
 
 /** Wait until `proc` logged a line matching `re` with reason `reason`. */
 function waitForReason(proc: Proc, re: RegExp, reason: string): Promise<void> {
@@ -142,7 +138,7 @@ for (const [eFraming, dFraming] of [
       [pe, 'encrypt'],
       [pd, 'decrypt'],
     ] as const) {
-      const text = await scrape(port);
+      const text = await fetchMetrics(port);
       assert.ok(
         text.includes(`cloakpipe_handshake_failures_total{reason="EFRAMING",mode="${mode}"} 1`),
         text,

@@ -13,6 +13,7 @@ import { connect as tlsConnect } from 'node:tls';
 import { after, test } from 'node:test';
 import { requireBinary } from '../support/bins.js';
 import { startEnd, startOnFreePort } from '../support/ends.js';
+import { fetchMetrics, sampleValue } from '../support/metrics.js';
 import { freePort, parseHostPort } from '../support/net.js';
 import { type Proc, sleep, stopAll } from '../support/procs.js';
 import { tempDir } from '../support/system.js';
@@ -64,10 +65,9 @@ async function end(
   const port = await freePort();
   const e = await startEnd(mode, target, key, ['-o', '1', '--metrics', String(port), ...extra]);
   const metric = async (series: string): Promise<number> => {
-    const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-    const line = text.split('\n').find((l) => l.startsWith(series));
-    assert.ok(line !== undefined, `series ${series} exists`);
-    return Number(line.split(' ').pop());
+    const value = sampleValue(await fetchMetrics(port), series);
+    assert.ok(value !== undefined, `series ${series} exists`);
+    return value;
   };
   return { ...e, metric };
 }

@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { echoServer, sha256hex, transfer } from '../helpers/targets.js';
 import { BIN, cloakpipe, foreground, startEnd } from '../support/ends.js';
+import { fetchMetrics, samples } from '../support/metrics.js';
 import { freePort, parseHostPort } from '../support/net.js';
 import { logLines, type Proc, stopAll, track, waitUntil } from '../support/procs.js';
 import { tempDir } from '../support/system.js';
@@ -49,14 +50,7 @@ function servedBy(d: Proc, since = 0): Set<unknown> {
 
 /** A scrape of `port`'s /metrics as a map of series → value. */
 async function scrape(port: number): Promise<Map<string, number>> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const m = new Map<string, number>();
-  for (const line of text.split('\n'))
-    if (line !== '' && !line.startsWith('#')) {
-      const i = line.lastIndexOf(' ');
-      m.set(line.slice(0, i), Number(line.slice(i + 1)));
-    }
-  return m;
+  return samples(await fetchMetrics(port));
 }
 
 /**

@@ -14,6 +14,7 @@ import { parseHostPort } from '../net.js';
 import { type Proc, sleep } from '../procs.js';
 import { tempDir } from '../system.js';
 import { type ClusterOptions, type RedisCluster, startCluster } from './harness.js';
+import { fetchMetrics, sampleValue } from '../metrics.js';
 
 /** How to start one cloakpipe pair in front of the cluster. */
 export interface PairOptions {
@@ -348,11 +349,7 @@ export async function metricValue(
   name: string,
   labels: string[] = [],
 ): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text
-    .split('\n')
-    .find((l) => l.startsWith(`${name}{`) && labels.every((kv) => l.includes(kv)));
-  return line === undefined ? 0 : Number(line.split(' ').pop());
+  return sampleValue(await fetchMetrics(port), `${name}{`, labels) ?? 0;
 }
 
 /** The last `lines` log lines of both ends, for assertion messages. */
