@@ -7,7 +7,12 @@ import cluster from 'node:cluster';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { ClusterAuth } from '../cluster/auth.js';
-import { clusterDecrypt, clusterEncrypt, clusterRouting } from '../daemon/cluster.js';
+import {
+  clusterDecrypt,
+  type ClusterDecryptOptions,
+  clusterEncrypt,
+  clusterRouting,
+} from '../daemon/cluster.js';
 import { CLUSTER_IPC_NS, type DecryptIpc, type EncryptIpc } from '../daemon/ipc-messages.js';
 import {
   type ClusterHub,
@@ -67,15 +72,7 @@ export function setupCluster(
 ): ClusterSetup {
   if (cluster.isWorker) return workerCluster(c, deps);
   if (c.end === 'decrypt') {
-    const d = clusterDecrypt({
-      auth: deps.auth,
-      seed: c.seed,
-      seedResolver: deps.resolver,
-      dial: deps.dial,
-      log: deps.log,
-      metrics: deps.metrics,
-      refreshSeconds: c.refreshSeconds,
-    });
+    const d = clusterDecrypt({ ...decryptOptions(c, deps), auth: deps.auth });
     return { routing: d.routing, ready: Promise.resolve(), close: () => d.membership.close() };
   }
   const e = clusterEncrypt({
@@ -89,6 +86,18 @@ export function setupCluster(
   return { routing: e.routing, ready: Promise.resolve(), close: () => e.listeners.close() };
 }
 
+/** What -d's cluster mode takes in one process and in a worker alike. */
+function decryptOptions(c: ClusterDecryptConfig, deps: ClusterSetupDeps): ClusterDecryptOptions {
+  return {
+    seed: c.seed,
+    seedResolver: deps.resolver,
+    dial: deps.dial,
+    log: deps.log,
+    metrics: deps.metrics,
+    refreshSeconds: c.refreshSeconds,
+  };
+}
+
 /** A worker's side: replicas fed by the primary over IPC. */
 function workerCluster(
   c: ClusterEncryptConfig | ClusterDecryptConfig,
@@ -97,15 +106,7 @@ function workerCluster(
   if (c.end === 'decrypt') {
     const peer = new IpcPeer<DecryptIpc>(parentEndpoint(), CLUSTER_IPC_NS, RESOLVE_TIMEOUT_MS);
     const members = new MemberReplica(c.seed, peer, (r) => deps.metrics.routeRefused(r));
-    const d = clusterDecrypt({
-      seed: c.seed,
-      seedResolver: deps.resolver,
-      dial: deps.dial,
-      log: deps.log,
-      metrics: deps.metrics,
-      refreshSeconds: c.refreshSeconds,
-      members,
-    });
+    const d = clusterDecrypt({ ...decryptOptions(c, deps), members });
     return { routing: d.routing, ready: members.start(), close: () => {} };
   }
   const peer = new IpcPeer<EncryptIpc>(parentEndpoint(), CLUSTER_IPC_NS);
