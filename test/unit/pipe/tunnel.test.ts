@@ -10,6 +10,7 @@ import type { Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { test } from 'node:test';
 import { PACKET_LEN } from '../../../src/crypto/sizes.js';
+import { halfCloseFromClient, halfCloseFromTarget } from './half-close.js';
 import { CUTS, cutName, readAll, readExactly, tunnelPair, writeCut } from './harness.js';
 
 /** Bytes the -e end sends during the handshake: nonce ‖ y ‖ h. */
@@ -22,43 +23,11 @@ for (const cut of CUTS) {
   // one byte at a time), so that variant moves less.
   const size = cut === 'bytes' ? 200 : 200_000;
 
-  test(`half-close from the client: the request arrives whole, then the reply (${cutName(cut)})`, async () => {
-    const p = tunnelPair({ cut });
-    const request = randomBytes(size);
-    const reply = randomBytes(size + 7);
-    const atTarget = readAll(p.target);
-    await writeCut(p.client, request, cut);
-    p.client.end();
-    assert.equal(sha(await atTarget), sha(request));
-    // The client's write side is closed; the reply still flows down.
-    const atClient = readAll(p.client);
-    await writeCut(p.target, reply, cut);
-    p.target.end();
-    assert.equal(sha(await atClient), sha(reply));
-    await Promise.all([p.e.done, p.d.done]);
-    assert.equal(p.e.error, null);
-    assert.equal(p.d.error, null);
-    assert.deepEqual(p.metricsE.bytes, { up: size, down: size + 7 });
-    assert.deepEqual(p.metricsD.bytes, { up: size, down: size + 7 });
-    assert.deepEqual(p.e.info().up, size);
-    assert.equal(p.e.state, 'closed');
-  });
+  test(`half-close from the client: the request arrives whole, then the reply (${cutName(cut)})`, () =>
+    halfCloseFromClient(tunnelPair({ cut }), size, cut));
 
-  test(`half-close from the target: the client still sends after EOF (${cutName(cut)})`, async () => {
-    const p = tunnelPair({ cut });
-    const first = randomBytes(size);
-    const later = randomBytes(size / 2);
-    const atClient = readAll(p.client);
-    await writeCut(p.target, first, cut);
-    p.target.end();
-    assert.equal(sha(await atClient), sha(first));
-    const atTarget = readAll(p.target);
-    await writeCut(p.client, later, cut);
-    p.client.end();
-    assert.equal(sha(await atTarget), sha(later));
-    await Promise.all([p.e.done, p.d.done]);
-    assert.equal(p.d.error, null);
-  });
+  test(`half-close from the target: the client still sends after EOF (${cutName(cut)})`, () =>
+    halfCloseFromTarget(tunnelPair({ cut }), size, cut));
 
   test(`a slow reader slows the writer, with bounded memory (${cutName(cut)})`, async () => {
     const p = tunnelPair({ cut });
